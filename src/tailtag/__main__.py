@@ -1,0 +1,3 @@
+from tailtag.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Arguments and loading shared by every command that reads a label file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tailtag.labels import LabelTable
+from tailtag.labels.options import LABEL_FORMATS, ReadOptions
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """LABELS plus the reader flags (see `ReadOptions` for what each does)."""
+    parser.add_argument("labels", metavar="LABELS", help="label file (CSV/TSV, list, .mat, .npz, COCO .json) or folder")
+    parser.add_argument("--images", metavar="DIR", help="folder the image paths are relative to")
+    group = parser.add_argument_group("label file format (auto-detected unless given)")
+    group.add_argument("--format", choices=LABEL_FORMATS, help="label file format")
+    group.add_argument("--delimiter", help="CSV field separator, e.g. ',' or '\\t' (default: sniffed)")
+    group.add_argument("--tag-sep", help="separator between tags in a tags cell (default: detected)")
+    group.add_argument("--path-column", help="CSV column holding image paths")
+    group.add_argument("--tags-column", help="CSV column holding delimited tags")
+    group.add_argument("--group-column", help="CSV column naming each image's group (kept together in splits)")
+    group.add_argument("--classes", type=Path, help="text file, one label name per line (lists, NPZ)")
+    group.add_argument("--paths", type=Path, dest="paths_file", help="CSV/text giving the image of each NPZ row")
+    group.add_argument("--npz-key", help="array to use inside an NPZ holding several")
+    group.add_argument("--voc-split", default="trainval", help="VOC image set: train, val, trainval, test")
+    group.add_argument("--voc-difficult", choices=("negative", "positive"), default="negative",
+                       help="what VOC's 'difficult' (0) entries become (default: negative)")
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    delimiter = args.delimiter.encode().decode("unicode_escape") if args.delimiter else None
+    return ReadOptions(
+        format=args.format,
+        delimiter=delimiter,
+        tag_sep=args.tag_sep,
+        path_column=args.path_column,
+        tags_column=args.tags_column,
+        group_column=args.group_column,
+        classes=args.classes,
+        paths_file=args.paths_file,
+        npz_key=args.npz_key,
+        voc_split=args.voc_split,
+        voc_difficult=args.voc_difficult,
+    )
+
+
+def load_table(args: argparse.Namespace) -> LabelTable:
+    """Read LABELS with the flags given; relative image paths resolve against --images if given."""
+    from tailtag.labels.readers import read_labels
+
+    table = read_labels(args.labels, read_options(args))
+    return table.with_root(args.images) if args.images else table

@@ -1,0 +1,5 @@
+"""Label files of every format -> one `LabelTable`."""
+
+from tailtag.labels.table import LabelTable, Task, from_label_lists
+
+__all__ = ["LabelTable", "Task", "from_label_lists"]
