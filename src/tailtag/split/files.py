@@ -1,0 +1,207 @@
+"""Split folders on disk: what `tailtag split` writes and what `train` / `evaluate` read back.
+
+A split folder holds `train.txt`, `val.txt`[, `test.txt`] or `fold_1.txt` .. `fold_K.txt`, each with one
+image path per line exactly as written in the label file, plus `split_report.json`. Reading a folder
+checks it against the label table: every path must be in the table and no image may be in two
+subsets (a leak between train and evaluation data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtag.errors import LabelFileError, OptionError
+from tailtag.labels import LabelTable
+
+REPORT_NAME = "split_report.json"
+_SPLIT_FILE = re.compile(r"^(train|val|test|fold_([1-9][0-9]*))\.txt$")
+_MAX_SHOWN = 10
+
+
+def split_files(directory: str | Path) -> list[Path]:
+    """Split files in `directory`, in order train, val, test, fold_1, fold_2, ... (numeric)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    rank = {"train": 0, "val": 1, "test": 2}
+
+    def key(path: Path) -> tuple[int, int]:
+        match = _SPLIT_FILE.match(path.name)
+        return (3, int(match.group(2))) if match.group(2) else (rank[match.group(1)], 0)
+
+    return sorted((p for p in directory.iterdir() if p.is_file() and _SPLIT_FILE.match(p.name)), key=key)
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """Hex sha256 of a file, or None when `path` is not a file (a class-folder tree, say)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_split(
+    directory: str | Path,
+    table: LabelTable,
+    subsets: dict[str, np.ndarray],
+    report: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+) -> list[Path]:
+    """Write one `<name>.txt` per subset (paths of its rows, one a line) and `split_report.json`.
+
+    Args:
+        directory: the split folder; created if missing.
+        table: the table the row indices point into.
+        subsets: subset name ("train", "val", "test" or "fold_K") -> (n_j,) int row indices.
+        report: JSON-serialisable report written as `split_report.json`; None writes none.
+        force: replace the split files of an earlier split in `directory` (all of them, so no stale
+            fold survives); without it such a folder is refused.
+
+    Returns:
+        The files written, in order.
+    """
+    directory = Path(directory)
+    for name in subsets:
+        if not _SPLIT_FILE.match(f"{name}.txt"):
+            raise ValueError(f"subset name {name!r} is not train, val, test or fold_K")
+    old = split_files(directory) + ([directory / REPORT_NAME] if (directory / REPORT_NAME).is_file() else [])
+    if old and not force:
+        shown = ", ".join(p.name for p in old[:5]) + (", ..." if len(old) > 5 else "")
+        raise OptionError(
+            f"--out {directory}: the folder already holds a split ({shown})\n"
+            "  fix: choose another --out folder, or add --force to replace that split"
+        )
+    bad = [str(p) for p in table.paths if "\n" in str(p) or "\r" in str(p)]
+    if bad:
+        raise LabelFileError(
+            table.source or "labels",
+            f"{len(bad)} image paths contain a line break (first: {bad[0]!r}) and cannot be written one per line",
+            fix="rename those images",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in old:
+        path.unlink()
+    written = []
+    for name, rows in subsets.items():
+        lines = "".join(f"{p}\n" for p in table.paths[np.asarray(rows, dtype=np.int64)])
+        written.append(_write_atomically(directory / f"{name}.txt", lines))
+    if report is not None:
+        written.append(_write_atomically(directory / REPORT_NAME, json.dumps(report, indent=2) + "\n"))
+    return written
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write via a temporary file and rename, so an interrupted run leaves no half-written split file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def read_split(directory: str | Path, table: LabelTable) -> dict[str, np.ndarray]:
+    """Read a split folder back as row indices into `table`, checking it cannot leak.
+
+    Args:
+        directory: a folder written by `write_split` / `tailtag split`.
+        table: the labels the split was made from.
+
+    Returns:
+        Subset name -> (n_j,) int64 row indices into `table`, in the order of the file.
+
+    Raises:
+        LabelFileError: naming the split file and line of every path that is not in the table, is
+            listed twice, or is in two subsets (all problems at once, the first few shown).
+        OptionError: when the folder holds no split files.
+
+    Warns:
+        UserWarning: when the label file changed since the split was made (sha256 in the report), or
+            when some images of the table are in no subset.
+    """
+    directory = Path(directory)
+    files = split_files(directory)
+    if not files:
+        raise OptionError(
+            f"{directory}: no split files (train.txt, val.txt, test.txt or fold_K.txt) found\n"
+            f"  fix: make a split first: tailtag split LABELS --out {directory}"
+        )
+    row_of = _row_index(table)
+    seen: dict[int, tuple[str, int]] = {}
+    problems: list[str] = []
+    subsets: dict[str, np.ndarray] = {}
+    for path in files:
+        rows = []
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                image = line.rstrip("\r\n")
+                if not image.strip():
+                    continue
+                row = row_of.get(image)
+                if row is None:
+                    problems.append(f"{path.name}:{number}: {image!r} is not in {table.source or 'the label table'}")
+                elif row in seen:
+                    where = "listed twice" if seen[row][0] == path.name else "also in"
+                    problems.append(f"{path.name}:{number}: {image!r} is {where} {seen[row][0]}:{seen[row][1]}")
+                else:
+                    seen[row] = (path.name, number)
+                    rows.append(row)
+        subsets[path.stem] = np.asarray(rows, dtype=np.int64)
+    if problems:
+        shown = "\n  ".join(problems[:_MAX_SHOWN])
+        more = f"\n  ... and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else ""
+        raise LabelFileError(
+            directory,
+            f"{len(problems)} problems in the split files:\n  {shown}{more}",
+            fix="re-run `tailtag split` on this label file (with --force to replace the folder)",
+        )
+    _warn_if_stale(directory, table, len(seen))
+    return subsets
+
+
+def _row_index(table: LabelTable) -> dict[str, int]:
+    """Image path -> row; a table with a path twice cannot be split unambiguously."""
+    row_of = {str(p): i for i, p in enumerate(table.paths)}
+    if len(row_of) != table.n_images:
+        paths, counts = np.unique(table.paths.astype(str), return_counts=True)
+        raise LabelFileError(
+            table.source or "labels",
+            f"{int((counts > 1).sum())} image paths appear on more than one row (first: {paths[counts > 1][0]!r})",
+            fix="merge the duplicate rows",
+        )
+    return row_of
+
+
+def _warn_if_stale(directory: Path, table: LabelTable, n_listed: int) -> None:
+    report_path = directory / REPORT_NAME
+    if report_path.is_file() and table.source:
+        try:
+            recorded = json.loads(report_path.read_text(encoding="utf-8")).get("labels", {}).get("sha256")
+        except (json.JSONDecodeError, AttributeError):
+            recorded = None
+        current = file_sha256(table.source)
+        if recorded and current and recorded != current:
+            warnings.warn(
+                f"{table.source} changed since the split in {directory} was made (sha256 {current[:12]} "
+                f"now, {recorded[:12]} then); re-run `tailtag split` if labels moved",
+                UserWarning,
+                stacklevel=3,
+            )
+    if n_listed < table.n_images:
+        warnings.warn(
+            f"{table.n_images - n_listed} of {table.n_images} images of {table.source or 'the table'} are "
+            f"in none of the split files in {directory}",
+            UserWarning,
+            stacklevel=3,
+        )
