@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception:  # a bug in tailtag, not a user mistake: show everything needed to report it
         traceback.print_exc()
-        print(f"tailtag {args.command}: internal error (a bug in tailtag {__version__}); please report it with "
-              "the traceback above", file=sys.stderr)
+        print(
+            f"tailtag {args.command}: internal error (a bug in tailtag {__version__}); please report it with "
+            "the traceback above",
+            file=sys.stderr,
+        )
         return 1

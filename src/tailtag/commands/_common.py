@@ -24,8 +24,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--paths", type=Path, dest="paths_file", help="CSV/text giving the image of each NPZ row")
     group.add_argument("--npz-key", help="array to use inside an NPZ holding several")
     group.add_argument("--voc-split", default="trainval", help="VOC image set: train, val, trainval, test")
-    group.add_argument("--voc-difficult", choices=("negative", "positive"), default="negative",
-                       help="what VOC's 'difficult' (0) entries become (default: negative)")
+    group.add_argument(
+        "--voc-difficult",
+        choices=("negative", "positive"),
+        default="negative",
+        help="what VOC's 'difficult' (0) entries become (default: negative)",
+    )
 
 
 def read_options(args: argparse.Namespace) -> ReadOptions:
