@@ -63,9 +63,12 @@ def test_bce_pos_weight_matches_torch_pos_weight():
 def test_bce_pos_weight_sqrt_paddle_and_cap():
     sqrt = create_loss("bce_pos_weight", class_counts=COUNTS, n_samples=N, mode="sqrt")
     assert sqrt(logits(), targets()).item() == pytest.approx(hand_bce(w_pos=(3, 1, math.sqrt(99))), rel=1e-6)
-    paddle = create_loss("bce_pos_weight", class_counts=COUNTS, n_samples=N, mode="paddle")
+    ratio2weight = create_loss("bce_pos_weight", class_counts=COUNTS, n_samples=N, mode="ratio2weight")
     ratios = (0.1, 0.5, 0.01)
     expected = hand_bce(w_pos=[math.exp(1 - r) for r in ratios], w_neg=[math.exp(r) for r in ratios])
+    assert ratio2weight(logits(), targets()).item() == pytest.approx(expected, rel=1e-6)
+    paddle = create_loss("bce_pos_weight", class_counts=COUNTS, n_samples=N, mode="paddle")
+    expected = hand_bce(w_pos=[N / (2.1 * c) for c in COUNTS])
     assert paddle(logits(), targets()).item() == pytest.approx(expected, rel=1e-6)
     capped = create_loss("bce_pos_weight", class_counts=COUNTS, n_samples=N, max_weight=5)
     assert capped(logits(), targets()).item() == pytest.approx(hand_bce(w_pos=(5, 1, 5)), rel=1e-6)

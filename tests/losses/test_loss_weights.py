@@ -18,8 +18,14 @@ def test_binary_weights_neg_pos_and_sqrt_golden():
     np.testing.assert_allclose(w_pos, [3.0, 1.0, math.sqrt(99.0)])
 
 
-def test_binary_weights_paddle_recipe_golden():
+def test_binary_weights_paddle_seed_recipe_golden():
     w_pos, w_neg = W.binary_weights(np.array([10, 50, 100]), 100, "paddle")
+    np.testing.assert_allclose(w_pos, [100 / 21, 100 / 105, 100 / 210])
+    np.testing.assert_allclose(w_neg, [1.0, 1.0, 1.0])
+
+
+def test_binary_weights_ratio2weight_golden():
+    w_pos, w_neg = W.binary_weights(np.array([10, 50, 100]), 100, "ratio2weight")
     np.testing.assert_allclose(w_pos, [math.exp(0.9), math.exp(0.5), 1.0])
     np.testing.assert_allclose(w_neg, [math.exp(0.1), math.exp(0.5), math.e])
 
@@ -103,5 +109,5 @@ def test_bad_counts_raise_option_error(counts, n, match):
 def test_bad_beta_and_mode():
     with pytest.raises(OptionError, match=r"'beta' must be a number in \[0, 1\); got 1.0"):
         W.effective_number(np.array([1, 2]), 1.0)
-    with pytest.raises(OptionError, match="'mode' must be one of 'neg_pos', 'sqrt', 'paddle'"):
+    with pytest.raises(OptionError, match="'mode' must be one of 'neg_pos', 'sqrt', 'paddle', 'ratio2weight'"):
         W.binary_weights(np.array([1, 2]), 5, "inverse")  # type: ignore[arg-type]

@@ -170,7 +170,7 @@ def make_bce_pos_weight(
     w_pos, w_neg = W.binary_weights(class_counts, n_samples, mode)
     if cap is not None:
         w_pos = np.minimum(w_pos, cap)
-    neg_weight = None if mode != "paddle" else w_neg
+    neg_weight = None if mode != "ratio2weight" else w_neg
     return BinaryCrossEntropyLoss(w_pos, neg_weight, reduction=reduction, n_outputs=w_pos.size)
 
 

@@ -10,7 +10,9 @@ References:
     arXiv:1901.05555 (`effective_number`, `class_balanced_weights`).
     Jia, Huang, Chen, Huang. "Rethinking of Pedestrian Attribute Recognition: A Reliable Evaluation under
     Zero-Shot Pedestrian Identity Setting". 2021, arXiv:2107.03576; the `weight_ratio` recipe of PaddleClas
-    `ppcls/loss/multilabelloss.py` (`binary_weights(mode="paddle")`).
+    `ppcls/loss/multilabelloss.py` (`binary_weights(mode="ratio2weight")`).
+    The MIML seed recipe (PaddleClas multi-label scene classification) sets BCE's pos_weight to
+    N / (2.1 x positives) (`binary_weights(mode="paddle")`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import numpy as np
 
 from tailtag.errors import OptionError
 
-PosWeightMode = Literal["neg_pos", "sqrt", "paddle"]
-POS_WEIGHT_MODES: tuple[str, ...] = ("neg_pos", "sqrt", "paddle")
+PosWeightMode = Literal["neg_pos", "sqrt", "paddle", "ratio2weight"]
+POS_WEIGHT_MODES: tuple[str, ...] = ("neg_pos", "sqrt", "paddle", "ratio2weight")
+PADDLE_DIVISOR = 2.1  # the seed recipe's constant: pos_weight = N / (2.1 x positives)
 
 
 def check_counts(class_counts: np.ndarray, n_samples: int | None = None) -> np.ndarray:
@@ -79,14 +82,19 @@ def binary_weights(
     - "neg_pos": w_pos = (N - n_k) / n_k, w_neg = 1. The loss acts as if positives and negatives were
       equally many (the `pos_weight` of `torch.nn.BCEWithLogitsLoss`).
     - "sqrt": w_pos = sqrt((N - n_k) / n_k), w_neg = 1; a softer version for very rare labels.
-    - "paddle": with r_k = n_k / N, w_pos = exp(1 - r_k) and w_neg = exp(r_k) (PaddleClas `weight_ratio`,
-      Jia et al. 2021). Bounded in [1, e], so it never explodes for rare labels.
+    - "paddle": w_pos = N / (2.1 n_k), w_neg = 1: the MIML seed recipe (PaddleClas multi-label scene
+      classification). On a label with about half positives this is ~1; on rare labels ~N / (2 n_k).
+    - "ratio2weight": with r_k = n_k / N, w_pos = exp(1 - r_k) and w_neg = exp(r_k) (PaddleClas
+      `weight_ratio`, Jia et al. 2021). Bounded in [1, e], so it never explodes for rare labels.
     """
     counts = check_counts(class_counts, n_samples)
-    if mode == "paddle":
+    if mode == "ratio2weight":
         ratio = counts / n_samples
         return np.exp(1.0 - ratio), np.exp(ratio)
     positives = _at_least_one(counts, "positive")
+    if mode == "paddle":
+        w_pos = n_samples / (PADDLE_DIVISOR * positives)
+        return w_pos, np.ones_like(w_pos)
     negatives = _at_least_one(n_samples - counts, "negative")
     ratio = negatives / positives
     if mode == "neg_pos":
