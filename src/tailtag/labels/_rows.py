@@ -1,0 +1,155 @@
+"""Row-level checks shared by the readers: collecting bad rows, and merging duplicate images.
+
+Readers report every bad row of a file in one error (the first few, plus the total) rather than one
+per run, and treat a repeated image path the same way whatever the format: identical repeats are
+merged with a note that names them, repeats with different labels are an error naming both rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tailtag.errors import LabelFileError
+from tailtag.labels.table import LabelTable, Task
+
+SHOWN = 10
+
+
+class Problems:
+    """Bad rows of one file, raised together as a single `LabelFileError`.
+
+    Args:
+        path: the file the rows come from.
+        limit: how many problems the message lists (in line order); the total is always given.
+    """
+
+    _KEEP = 1000  # a file with a million bad cells must not hold a million messages
+
+    def __init__(self, path: str | Path, limit: int = SHOWN):
+        self.path = path
+        self.limit = limit
+        self.total = 0
+        self.items: list[tuple[int | None, str]] = []
+        self.fixes: list[str] = []
+
+    def add(self, line: int | None, message: str, fix: str) -> None:
+        """Record `message` about `line` (1-based, None when the format has no lines)."""
+        self.total += 1
+        if len(self.items) < self._KEEP:
+            self.items.append((line, message))
+        if fix not in self.fixes:
+            self.fixes.append(fix)
+
+    def count_more(self, n: int, fix: str) -> None:
+        """Count `n` further problems without a message (the first ones already tell the story)."""
+        self.total += n
+        if n and fix not in self.fixes:
+            self.fixes.append(fix)
+
+    def room(self) -> int:
+        """How many more messages are worth building."""
+        return self._KEEP - len(self.items)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def raise_if_any(self) -> None:
+        """Raise one `LabelFileError` listing the problems, if there are any."""
+        if not self.total:
+            return
+        items = sorted(self.items, key=lambda item: (item[0] is None, item[0] or 0))
+        first_line = items[0][0]
+        if self.total == 1:
+            raise LabelFileError(self.path, items[0][1], line=first_line, fix="; ".join(self.fixes))
+        shown = items[: self.limit]
+        head = f"{self.total} problems"
+        head += f" (the first {len(shown)} are listed)" if len(shown) < self.total else ""
+        body = "".join(f"\n    {'' if line is None else f'line {line}: '}{text}" for line, text in shown)
+        raise LabelFileError(self.path, head + ":" + body, line=first_line, fix="; ".join(self.fixes))
+
+
+def _label_set(matrix: sp.csr_matrix, names: list[str], i: int) -> str:
+    row = matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]
+    return "{" + ", ".join(sorted(names[j] for j in row)) + "}"
+
+
+def merge_duplicates(
+    paths: np.ndarray,
+    matrix: sp.csr_matrix,
+    names: list[str],
+    meta: dict[str, np.ndarray],
+    where: Callable[[int], str],
+    path: str | Path,
+) -> tuple[np.ndarray, str | None]:
+    """Find repeated image paths; keep the first of identical repeats, refuse conflicting ones.
+
+    Args:
+        paths: (N,) image paths.
+        matrix: (N, L) CSR 0/1 labels.
+        names: (L,) label names, to show conflicting label sets.
+        meta: per-image columns, each (N,); a repeat whose metadata differs also conflicts.
+        where: row index -> where it is in the file, e.g. "line 7".
+        path: the label file, for the error.
+
+    Returns:
+        (keep, note): (M,) int64 indices of the rows to keep, in file order, and a note describing
+        the merged repeats (None when there were none).
+    """
+    n = len(paths)
+    _, first, inverse = np.unique(np.asarray(paths, dtype=str), return_index=True, return_inverse=True)
+    first_of = first[inverse.reshape(-1)]
+    repeats = np.flatnonzero(first_of != np.arange(n))
+    if repeats.size == 0:
+        return np.arange(n, dtype=np.int64), None
+    originals = first_of[repeats]
+    matrix = matrix.tocsr()
+    differs = np.asarray((matrix[repeats] != matrix[originals]).sum(axis=1)).reshape(-1) > 0
+    for values in meta.values():
+        values = np.asarray(values)
+        differs |= values[repeats] != values[originals]
+    problems = Problems(path)
+    for r, o in zip(repeats[differs], originals[differs], strict=True):
+        first, again = _label_set(matrix, names, o), _label_set(matrix, names, r)
+        problems.add(
+            None,
+            f"image {paths[r]!r} appears at {where(o)} with labels {first} and again at {where(r)} with {again}"
+            + (" (other columns differ)" if first == again else ""),
+            "give each image one row, or make its repeated rows identical",
+        )
+    problems.raise_if_any()
+    shown = ", ".join(
+        f"{where(r)} (same as {where(o)})" for r, o in zip(repeats[:SHOWN], originals[:SHOWN], strict=True)
+    )
+    more = f", and {repeats.size - SHOWN} more" if repeats.size > SHOWN else ""
+    note = f"merged {repeats.size} identical duplicate row(s) into their first occurrence: {shown}{more}"
+    keep = np.setdiff1d(np.arange(n, dtype=np.int64), repeats)
+    return keep, note
+
+
+def finish_table(
+    paths: np.ndarray,
+    matrix: sp.csr_matrix,
+    names: list[str],
+    *,
+    where: Callable[[int], str],
+    source: str | Path,
+    image_root: Path | None,
+    meta: dict[str, np.ndarray] | None = None,
+    notes: list[str] | None = None,
+    task: Task = "multilabel",
+) -> LabelTable:
+    """The `LabelTable` of a parsed file, after merging identical duplicate rows (see `merge_duplicates`)."""
+    meta = dict(meta or {})
+    notes = list(notes or [])
+    paths = np.asarray(paths, dtype=object)
+    keep, note = merge_duplicates(paths, matrix, names, meta, where, source)
+    if note is not None:
+        notes.append(note)
+        paths, matrix = paths[keep], matrix[keep]
+        meta = {key: np.asarray(values)[keep] for key, values in meta.items()}
+    table = LabelTable(paths, names, matrix, task, str(source), image_root, meta, notes)
+    return table

@@ -1,0 +1,133 @@
+"""The files beside an NPZ label matrix: the tag list (column names) and the image list (row paths).
+
+An NPZ holds numbers only, so its names and paths live in sibling files. When `--classes` or
+`--paths` is not given, the sibling is found by its size: the one .txt with exactly L non-empty
+lines, the one .csv/.tsv/.txt/.lst with N rows; a tie is broken by its name (tags.txt, images.csv)
+and otherwise refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tailtag.errors import LabelFileError
+from tailtag.labels._rows import Problems
+from tailtag.labels._text import read_text
+from tailtag.labels.csv_files import key_columns, sniff_delimiter, split_line
+from tailtag.labels.options import ReadOptions
+
+_TABLE_SUFFIXES = (".csv", ".tsv")
+_LIST_SUFFIXES = (".txt", ".lst")
+_MAX_SIDECAR_BYTES = 256 << 20
+_NAME_HINTS = ("tag", "class", "label", "name", "vocab", "categor")
+_PATH_HINTS = ("path", "file", "image", "img", "id")
+
+
+def _count_lines(path: Path) -> int | None:
+    """Non-empty lines of a text file, or None if it is too big or not text (then it is not a sidecar)."""
+    try:
+        if path.stat().st_size > _MAX_SIDECAR_BYTES:
+            return None
+        data = path.read_bytes()
+        data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return sum(1 for line in data.splitlines() if line.strip())
+
+
+def _pick(npz: Path, candidates: list[Path], hints: tuple[str, ...], what: str, flag: str) -> Path | None:
+    if len(candidates) > 1:
+        hinted = [c for c in candidates if any(h in c.stem.lower() for h in hints)]
+        candidates = hinted if len(hinted) == 1 else candidates
+    if len(candidates) > 1:
+        raise LabelFileError(
+            npz,
+            f"several sibling files could be the {what}: {', '.join(c.name for c in candidates)}",
+            fix=f"pass {flag} FILE",
+        )
+    return candidates[0] if candidates else None
+
+
+def _siblings(npz: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in npz.parent.iterdir() if p.suffix.lower() in suffixes and p.is_file() and p != npz)
+
+
+def find_names_file(npz: Path, n_labels: int, notes: list[str]) -> Path | None:
+    """The sibling .txt listing exactly `n_labels` names, if exactly one does (None if none does)."""
+    found = [p for p in _siblings(npz, (".txt",)) if _count_lines(p) == n_labels]
+    chosen = _pick(npz, found, _NAME_HINTS, "tag list", "--classes")
+    if chosen is not None:
+        notes.append(f"label names from {chosen.name} (the sibling with {n_labels} lines; --classes overrides)")
+    return chosen
+
+
+def find_paths_file(npz: Path, n_images: int, notes: list[str], exclude: Path | None = None) -> Path:
+    """The sibling CSV (header + `n_images` rows) or list (`n_images` lines), if exactly one fits."""
+    found = []
+    for p in _siblings(npz, _TABLE_SUFFIXES + _LIST_SUFFIXES):
+        count = _count_lines(p)
+        fits = count == n_images + 1 if p.suffix.lower() in _TABLE_SUFFIXES else count in (n_images, n_images + 1)
+        if fits and p != exclude:
+            found.append(p)
+    chosen = _pick(npz, found, _PATH_HINTS, "image list", "--paths")
+    if chosen is None:
+        raise LabelFileError(
+            npz,
+            f"no image list for the {n_images} matrix rows: no sibling .csv/.tsv/.txt has {n_images} rows",
+            fix=f"pass --paths FILE: a CSV with a path column, or a text file with {n_images} image paths, one a line",
+        )
+    notes.append(f"image paths from {chosen.name} (the sibling with {n_images} rows; --paths overrides)")
+    return chosen
+
+
+def _table_rows(path: Path, lines: list[tuple[int, str]], options: ReadOptions, problems: Problems):
+    header = lines[0][1]
+    delimiter = options.delimiter or sniff_delimiter(header) or ","
+    columns = split_line(header, delimiter)
+    path_index, group_index = key_columns(path, columns, options)
+    paths, numbers, groups = [], [], []
+    for number, line in lines[1:]:
+        cells = split_line(line, delimiter)
+        if len(cells) != len(columns):
+            problems.add(number, f"row has {len(cells)} cells but the header has {len(columns)}", "fix the row")
+            continue
+        paths.append(cells[path_index])
+        numbers.append(number)
+        groups.append(cells[group_index] if group_index is not None else "")
+    meta = {columns[group_index]: np.array(groups, dtype=object)} if group_index is not None else {}
+    return paths, numbers, meta
+
+
+def read_paths_file(
+    path: Path, n_images: int, options: ReadOptions, npz: Path
+) -> tuple[np.ndarray, list[int], dict[str, np.ndarray]]:
+    """Image paths of the NPZ rows, in order.
+
+    A .csv/.tsv (or a list with `n_images` + 1 lines) has a header and a path column chosen as in
+    one-hot files, plus `--group-column` if given; other files hold one path per line.
+
+    Returns:
+        (paths, lines, meta): (N,) paths, their 1-based lines in `path`, and the group column if any.
+    """
+    if not path.is_file():
+        raise LabelFileError(path, "the image list does not exist", fix="check the path given to --paths")
+    lines = [(k, line) for k, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+    problems = Problems(path)
+    if path.suffix.lower() in _TABLE_SUFFIXES or len(lines) == n_images + 1:
+        paths, numbers, meta = _table_rows(path, lines, options, problems)
+    else:
+        if options.group_column is not None:
+            raise LabelFileError(path, "--group-column needs a CSV image list with a header", fix="use a CSV")
+        paths, numbers, meta = [line.strip() for _, line in lines], [k for k, _ in lines], {}
+    for i in (i for i, p in enumerate(paths) if not p):
+        problems.add(numbers[i], "the image path is empty", "give every row a non-empty image path")
+    problems.raise_if_any()
+    if len(paths) != n_images:
+        raise LabelFileError(
+            path,
+            f"lists {len(paths)} images but the matrix in {npz.name} has {n_images} rows",
+            fix="give exactly one image per matrix row, in row order (--paths)",
+        )
+    return np.array(paths, dtype=object), numbers, meta
