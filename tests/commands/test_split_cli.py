@@ -176,3 +176,35 @@ def test_miml_split_is_even_and_leak_free(tmp_path, capsys):
     iterative, chance = report["deviation"]["iterative"], report["deviation"]["random"]
     assert iterative["max_abs_proportion_deviation"] < 0.01  # at most 3 images of 300 off for any label
     assert iterative["label_distribution"] < chance["label_distribution"]
+
+
+def _folder_with_one_broken_image(tmp_path):
+    from PIL import Image
+
+    rows = []
+    for i in range(12):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{i % 2},{int(i % 3 == 0)}")
+    (tmp_path / "5.png").write_bytes(b"")  # zero bytes: unusable
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,a,b\n" + "\n".join(rows) + "\n")
+    return labels
+
+
+def test_bad_image_fails_by_default_naming_the_file(tmp_path, capsys):
+    labels = _folder_with_one_broken_image(tmp_path)
+    assert main(["split", str(labels), "--images", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "5.png" in err and "--on-bad-image skip" in err
+
+
+def test_bad_image_skipped_and_reported(tmp_path, capsys):
+    labels = _folder_with_one_broken_image(tmp_path)
+    out = tmp_path / "s"
+    argv = ["split", str(labels), "--images", str(tmp_path), "--out", str(out), "--on-bad-image", "skip"]
+    assert main(argv) == 0
+    assert "skipped 1 of 12 images" in capsys.readouterr().err
+    report = (out / "skipped_images.csv").read_text().splitlines()
+    assert report[0] == "path,reason" and report[1].startswith("5.png,")
+    listed = [line for name in ("train", "val", "test") for line in (out / f"{name}.txt").read_text().split()]
+    assert sorted(listed) == sorted(f"{i}.png" for i in range(12) if i != 5)

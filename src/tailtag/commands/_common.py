@@ -55,3 +55,44 @@ def load_table(args: argparse.Namespace) -> LabelTable:
 
     table = read_labels(args.labels, read_options(args))
     return table.with_root(args.images) if args.images else table
+
+
+def add_image_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """--on-bad-image and --max-pixels: what to do with images that cannot be used."""
+    from tailtag.images import DEFAULT_MAX_PIXELS, ON_BAD_IMAGE
+
+    group = parser.add_argument_group("bad images (checked when --images is given)")
+    group.add_argument(
+        "--on-bad-image",
+        choices=ON_BAD_IMAGE,
+        default="fail",
+        help="fail: stop, naming the file and the reason; skip: leave it out and list it in skipped_images.csv",
+    )
+    group.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse images with more pixels (decompression bombs; default {DEFAULT_MAX_PIXELS:,})",
+    )
+
+
+def drop_bad_images(table: LabelTable, args: argparse.Namespace, report_path: Path | None) -> LabelTable:
+    """Check the images (header) when --images is given and apply --on-bad-image; report what was skipped."""
+    import sys
+
+    import numpy as np
+
+    from tailtag.images import apply_policy, check_images
+
+    if args.images is None:
+        return table
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+    check = check_images(
+        table.paths, mode="header", find_duplicates=False, max_pixels=args.max_pixels, root=table.image_root
+    )
+    keep, summary = apply_policy(check, args.on_bad_image, report_path)
+    if not keep.all():
+        print(f"warning: {summary}", file=sys.stderr)
+        return table.subset(np.flatnonzero(keep))
+    return table

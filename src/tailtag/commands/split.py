@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tailtag import __version__
-from tailtag.commands._common import add_label_arguments, load_table
+from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, drop_bad_images, load_table
 from tailtag.errors import OptionError
 from tailtag.labels import LabelTable
 from tailtag.split import (
@@ -54,6 +54,7 @@ _MAX_PAIR_ENTRIES = 20_000_000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_label_arguments(parser)
+    add_image_policy_arguments(parser)
     group = parser.add_argument_group("split")
     group.add_argument("--out", required=True, metavar="DIR", help="folder for the split files and report")
     how = group.add_mutually_exclusive_group()
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             "  fix: choose another --out folder, or add --force to replace that split"
         )
     table = load_table(args)
+    table = drop_bad_images(table, args, out / "skipped_images.csv" if args.on_bad_image == "skip" else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         split = split_table(
