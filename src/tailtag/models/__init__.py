@@ -1,0 +1,47 @@
+"""Backbones with offline weights, preprocessing pipelines and classifier heads. Needs torch and timm.
+
+`create_backbone` gives a timm feature extractor with its `PreprocessConfig` and a weights id;
+`create_head` a classifier on its features; `TagModel` joins the two and returns logits.
+"""
+
+from tailtag.models.backbones import DEFAULT_BACKBONE, Backbone, create_backbone, is_offline_imagenet
+from tailtag.models.heads import HEADS, HeadName, TagModel, create_head, prior_logits
+from tailtag.models.preprocess import (
+    STRENGTHS,
+    VIEWS,
+    MultiView,
+    PreprocessConfig,
+    Strength,
+    View,
+    draft_size,
+    eval_transform,
+    train_draft_size,
+    train_transform,
+    view_transform,
+)
+from tailtag.models.weights import load_lite0_imagenet, read_state_dict
+
+__all__ = [
+    "DEFAULT_BACKBONE",
+    "HEADS",
+    "STRENGTHS",
+    "VIEWS",
+    "Backbone",
+    "HeadName",
+    "MultiView",
+    "PreprocessConfig",
+    "Strength",
+    "TagModel",
+    "View",
+    "create_backbone",
+    "create_head",
+    "draft_size",
+    "eval_transform",
+    "is_offline_imagenet",
+    "load_lite0_imagenet",
+    "prior_logits",
+    "read_state_dict",
+    "train_draft_size",
+    "train_transform",
+    "view_transform",
+]
