@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tailtag.commands.demo", "generate the embedded demo data set and run the pipeline on it"),
     "inspect": ("tailtag.commands.inspect", "label statistics: frequencies, imbalance ratios, label sets"),
     "split": ("tailtag.commands.split", "leak-free multi-label stratified train/val/test split or k folds"),
+    "train": ("tailtag.commands.train", "train a tagger (frozen backbone + cached features, or fine-tuning)"),
 }
 
 

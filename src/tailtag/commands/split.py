@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--order", type=int, choices=(1, 2), default=1, help="1: stratify labels; 2: labels and label pairs (default 1)"
     )
+    group.add_argument(
+        "--method",
+        choices=("iterative", "random"),
+        default="iterative",
+        help="iterative stratification (default), or a seeded random split for protocols that ask for one",
+    )
     group.add_argument("--force", action="store_true", help="replace the split files already in --out")
 
 
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             group_column=args.group_column,
             seed=args.seed,
             order=args.order,
+            method=args.method,
         )
     for warning in caught:
         print(f"tailtag split: warning: {warning.message}", file=sys.stderr)
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = build_report(args, table, split, ours, chance)
     written = write_split(out, table, split.indices(), report, force=args.force)
-    print(format_summary(split, ours, chance))
+    print(format_summary(split, ours, chance, args.method))
     print(f"wrote {out}: {', '.join(p.name for p in written)} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -130,6 +137,7 @@ def build_report(
         "fractions_asked": list(split.fractions),
         "fractions_got": [round(float(f), 6) for f in split.fractions_got()],
         "seed": split.seed,
+        "method": args.method,
         "order": split.order,
         "group_column": split.group_column,
         "splits": {
@@ -149,12 +157,12 @@ def _rounded(values: np.ndarray) -> list[float]:
     return [round(float(v), 8) for v in values]
 
 
-def format_summary(split: Split, ours: SplitQuality, chance: SplitQuality) -> str:
-    """The table printed after a split: sizes, then iterative vs random deviation."""
+def format_summary(split: Split, ours: SplitQuality, chance: SplitQuality, method: str = "iterative") -> str:
+    """The table printed after a split: sizes, then this split's vs a random split's deviation."""
     lines = [f"{'split':<8}{'images':>9}{'fraction':>10}{'asked':>8}"]
     for name, size, got, asked in zip(split.names, split.sizes, split.fractions_got(), split.fractions, strict=True):
         lines.append(f"{name:<8}{size:>9,}{got:>10.4f}{asked:>8.4f}")
-    lines += ["", f"{'measure (lower is better)':<40}{'iterative':>10}{'random':>12}"]
+    lines += ["", f"{'measure (lower is better)':<40}{method:>10}{'random':>12}"]
     rows = [
         ("label distribution (LD)", ours.label_distribution, chance.label_distribution, ".6f"),
         ("label pair distribution (LPD)", ours.pair_distribution, chance.pair_distribution, ".6f"),

@@ -47,7 +47,9 @@ class LossInfo:
 LOSSES: dict[str, LossInfo] = {
     "bce": LossInfo(ml.make_bce, "multilabel", "binary cross-entropy with logits"),
     "bce_pos_weight": LossInfo(
-        ml.make_bce_pos_weight, "multilabel", "BCE with positives up-weighted per label (mode: neg_pos, sqrt, paddle, ratio2weight)"
+        ml.make_bce_pos_weight,
+        "multilabel",
+        "BCE, positives up-weighted per label (mode: neg_pos, sqrt, paddle, ratio2weight)",
     ),
     "bce_weighted": LossInfo(ml.make_bce_weighted, "multilabel", "BCE weighted N/pos on positives, N/neg on negatives"),
     "focal": LossInfo(ml.make_focal, "multilabel", "sigmoid focal loss (Lin et al. 2017; alpha, gamma)"),

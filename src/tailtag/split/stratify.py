@@ -74,6 +74,7 @@ def split_table(
     group_column: str | None = None,
     seed: int = 0,
     order: Order = 1,
+    method: str = "iterative",
 ) -> Split:
     """Multi-label stratified split of `table` into train/val[/test] by `fractions`, or into `folds` folds.
 
@@ -84,6 +85,8 @@ def split_table(
         group_column: key of `table.meta` whose (N,) values name groups that must stay in one subset.
         seed: seed of every random choice; same table and seed give the same split.
         order: 1 stratifies labels, 2 also label pairs.
+        method: "iterative" (stratified) or "random" (a seeded random split of the same sizes, as in
+            protocols that ask for one, e.g. the MIML seed recipe's random 25% hold-out).
 
     Returns:
         The `Split`: subset names, fractions asked and the (N,) subset index of every image.
@@ -104,7 +107,14 @@ def split_table(
     targets = target_sizes(wanted, table.n_images)
     _check_room(names, wanted, targets, n_units, folds, groups is not None)
     _warn_rare_labels(table, groups, len(names))
-    assignment = iterative_stratification(table.matrix, wanted, seed=int(seed), order=order, groups=groups)
+    if method == "random":
+        from tailtag.split.quality import random_assignment
+
+        assignment = random_assignment(targets, seed=int(seed), groups=groups)
+    elif method == "iterative":
+        assignment = iterative_stratification(table.matrix, wanted, seed=int(seed), order=order, groups=groups)
+    else:
+        raise OptionError(f"--method: expected iterative or random, got {method!r}")
     split = Split(names, tuple(float(f) for f in wanted), assignment, int(seed), order, group_column)
     # one percentage point (or one image) off is as close as groups of a few images usually allow
     if np.any(np.abs(split.sizes - targets) > max(1.0, 0.01 * table.n_images)):

@@ -1,0 +1,69 @@
+"""`tailtag train`: label file + images (+ split) -> a run directory with the model, config and logs.
+
+    tailtag train labels.csv --images DIR [--split SPLIT_DIR] --out runs/exp1 [--config FILE] [--set key=value ...]
+
+Rerunning the same command after an interruption resumes from the last finished epoch and ends with the
+same metrics. Under torchrun (`torchrun --nproc-per-node 2 -m tailtag train ...`) it trains with DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, load_table
+
+
+def _names_help() -> str:
+    from tailtag.losses import describe_losses
+    from tailtag.sampling import SAMPLERS
+
+    return (
+        "losses (config key 'loss'):\n"
+        + describe_losses()
+        + "\n\nsamplers (config key 'sampler'): "
+        + ", ".join(SAMPLERS)
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_label_arguments(parser)
+    add_image_policy_arguments(parser)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _names_help() + "\n\nevery config key: see tailtag/train/config.py or a run's config.yaml"
+    group = parser.add_argument_group("training")
+    group.add_argument("--out", required=True, type=Path, metavar="RUN", help="run directory to write (or resume)")
+    group.add_argument(
+        "--split",
+        type=Path,
+        metavar="DIR",
+        help="split folder from `tailtag split` (default: a stratified hold-out of val_fraction)",
+    )
+    group.add_argument("--config", type=Path, metavar="FILE", help="YAML config file")
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one config key, e.g. --set loss=asl --set epochs=30 (repeatable)",
+    )
+    group.add_argument("--restart", action="store_true", help="ignore an unfinished run in --out and start over")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tailtag.train.config import load_config
+    from tailtag.train.run import train
+
+    config = load_config(args.config, args.overrides)
+    table = load_table(args)
+    train(
+        table,
+        out=args.out,
+        config=config,
+        split_dir=args.split,
+        on_bad_image=args.on_bad_image,
+        max_pixels=args.max_pixels,
+        restart=args.restart,
+    )
+    return 0
