@@ -5,7 +5,8 @@ images; see `tailtag.demo.scenes`) and then runs, and prints, the very commands 
 own data, so the demo doubles as a tour:
 
     tailtag inspect DEMO/data/labels.csv --images DEMO/data --plots DEMO/inspect
-    tailtag split   DEMO/data/labels.csv --out DEMO/split
+    tailtag split   DEMO/data/labels.csv --images DEMO/data --out DEMO/split
+    tailtag train   DEMO/data/labels.csv --images DEMO/data --split DEMO/split --out DEMO/run
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-images", type=int, default=600, help="images to generate (default: 600)")
     parser.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data set and the split")
+    parser.add_argument("--skip-train", action="store_true", help="stop after inspect and split")
 
 
 def _ensure_dataset(data_dir: Path, n_images: int, size: int, seed: int) -> Path:
@@ -63,5 +65,34 @@ def run(args: argparse.Namespace) -> int:
     data = str(labels.parent)
     _step(["inspect", str(labels), "--images", data, "--plots", str(out / "inspect")])
     _step(["split", str(labels), "--images", data, "--out", str(out / "split"), "--seed", str(args.seed), "--force"])
-    print(f"\ndemo finished: data in {data}, plots in {out / 'inspect'}, split files in {out / 'split'}")
+    if not args.skip_train:
+        _step(
+            [
+                "train",
+                str(labels),
+                "--images",
+                data,
+                "--split",
+                str(out / "split"),
+                "--out",
+                str(out / "run"),
+                "--restart",
+            ]
+        )
+        _print_metrics(out / "run" / "metrics.json")
+    print(
+        f"\ndemo finished: data in {data}, plots in {out / 'inspect'}, split files in {out / 'split'}"
+        + ("" if args.skip_train else f", trained run in {out / 'run'}")
+    )
     return 0
+
+
+def _print_metrics(path: Path) -> None:
+    """Per-label validation metrics of the selected epoch: the rare labels are where it gets hard."""
+    metrics = json.loads(path.read_text())
+    print(f"\nvalidation metrics (epoch {metrics['epoch']}, threshold {metrics['threshold']}):")
+    print(f"{'label':<10}{'support':>8}{'precision':>11}{'recall':>8}{'f1':>7}{'AP':>7}")
+    for name, row in sorted(metrics["per_class"].items(), key=lambda item: -item[1]["support"]):
+        ap = "n/a" if row["ap"] is None else f"{row['ap']:.3f}"
+        print(f"{name:<10}{row['support']:>8}{row['precision']:>11.3f}{row['recall']:>8.3f}{row['f1']:>7.3f}{ap:>7}")
+    print("  ".join(f"{key} {metrics[key]:.4f}" for key in ("macro_f1", "micro_f1", "mAP", "label_accuracy")))
