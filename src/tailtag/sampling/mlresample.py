@@ -37,21 +37,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from tailtag.sampling.base import EpochSampler, LabelMatrix, check_bool, check_real, warn_empty_labels
+from tailtag.stats.imbalance import imbalance_ratios as stats_imbalance_ratios
+from tailtag.stats.imbalance import irlbl
 
-
-def imbalance_ratios(counts: np.ndarray) -> np.ndarray:
-    """(L,) float64 IRLbl = max count / count per label; NaN for labels with no positive."""
-    counts = np.asarray(counts, dtype=np.float64)
-    out = np.full(counts.shape, np.nan)
-    present = counts > 0
-    out[present] = counts.max(initial=0.0) / counts[present]
-    return out
+# IRLbl and MeanIR are the measures of `tailtag.stats` (Charte et al. 2015), under the sampler's names.
+imbalance_ratios = irlbl
 
 
 def mean_imbalance_ratio(counts: np.ndarray) -> float:
     """MeanIR over the labels that occur (1.0 for a balanced set, NaN when no label occurs)."""
-    ratios = imbalance_ratios(counts)
-    return float(np.nanmean(ratios)) if np.any(np.isfinite(ratios)) else math.nan
+    ratios = irlbl(counts)
+    return stats_imbalance_ratios(ratios)[0] if np.any(np.isfinite(ratios)) else math.nan
 
 
 class _Uniforms:
