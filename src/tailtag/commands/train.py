@@ -49,13 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override one config key, e.g. --set loss=asl --set epochs=30 (repeatable)",
     )
     group.add_argument("--restart", action="store_true", help="ignore an unfinished run in --out and start over")
+    shortcuts = parser.add_argument_group("shortcuts for common config keys (same as --set KEY=VALUE)")
+    shortcuts.add_argument("--mode", choices=("head", "finetune"), help="head: cached features (default); finetune")
+    shortcuts.add_argument("--backbone", metavar="NAME", help="timm model name (default tf_efficientnet_lite0)")
+    shortcuts.add_argument("--weights", metavar="FILE", help="backbone weights: imagenet, none, or a .safetensors/.pth")
+    shortcuts.add_argument("--loss", metavar="NAME", help="loss name (listed below)")
+    shortcuts.add_argument("--sampler", metavar="NAME", help="sampler name (listed below)")
+    shortcuts.add_argument("--epochs", metavar="N", help="number of epochs")
+    shortcuts.add_argument("--seed", metavar="S", help="seed of everything random")
 
 
 def run(args: argparse.Namespace) -> int:
     from tailtag.train.config import load_config
     from tailtag.train.run import train
 
-    config = load_config(args.config, args.overrides)
+    shortcut_keys = ("mode", "backbone", "weights", "loss", "sampler", "epochs", "seed")
+    shortcuts = [f"{key}={getattr(args, key)}" for key in shortcut_keys if getattr(args, key) is not None]
+    config = load_config(args.config, shortcuts + args.overrides)
     table = load_table(args)
     train(
         table,
