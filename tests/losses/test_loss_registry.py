@@ -87,7 +87,11 @@ def test_unknown_parameter_lists_accepted_ones():
         ("cb_bce", {"beta": 1.0}, r"loss 'cb_bce': parameter 'beta' must be a number in \[0.0, 1.0\); got 1.0"),
         ("cb_focal", {"beta": -0.1}, "parameter 'beta'"),
         ("cb_ce", {"beta": 1.2}, "parameter 'beta'"),
-        ("bce_pos_weight", {"mode": "inverse"}, "'mode' must be one of 'neg_pos', 'sqrt', 'paddle', 'ratio2weight'; got 'inverse'"),
+        (
+            "bce_pos_weight",
+            {"mode": "inverse"},
+            "'mode' must be one of 'neg_pos', 'sqrt', 'paddle', 'ratio2weight'; got 'inverse'",
+        ),
         ("bce_pos_weight", {"max_weight": 0.5}, "'max_weight' must be a number >= 1.0"),
         ("bce_weighted", {"normalize": "yes"}, "'normalize' must be true or false"),
         ("logit_adjust", {"tau": -1}, "'tau' must be a number >= 0.0"),

@@ -190,8 +190,35 @@ def _check_ranges(config: TrainConfig) -> None:
         problems.append(f"'image_size' must be 0 (the backbone's default) or >= 8 pixels, got {config.image_size}")
     if not config.views:
         problems.append("'views' must name at least one of center, flip, full")
+    problems += _check_names(config)
     if problems:
         raise OptionError("bad config value" + ("s" if len(problems) > 1 else "") + ":\n  " + "\n  ".join(problems))
+
+
+def _check_names(config: TrainConfig) -> list[str]:
+    """Registry names and their parameters, checked before features are extracted: a typo costs seconds."""
+    from tailtag.losses import LOSSES, loss_params  # the registries import torch; config files alone do not
+    from tailtag.models import HEADS
+    from tailtag.sampling import SAMPLERS, sampler_parameters
+
+    problems = []
+    for key, registry in (("loss", LOSSES), ("sampler", SAMPLERS), ("head", HEADS)):
+        if getattr(config, key) not in registry:
+            problems.append(f"'{key}' must be one of {', '.join(registry)}, got {getattr(config, key)!r}")
+    # The trainer needs a scalar (mean) loss, and powerset's label sets come from the training split.
+    accepted = {
+        "loss_params": set(loss_params(config.loss)) - {"reduction", "labelsets"} if config.loss in LOSSES else None,
+        "sampler_params": set(sampler_parameters(config.sampler)) if config.sampler in SAMPLERS else None,
+    }
+    for key, valid in accepted.items():
+        unknown = sorted(set(getattr(config, key)) - valid) if valid is not None else []
+        if unknown:
+            owner = config.loss if key == "loss_params" else config.sampler
+            problems.append(
+                f"'{key}' of {key.split('_')[0]} {owner!r} has no parameter(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(valid)) or 'none'}"
+            )
+    return problems
 
 
 def make_config(values: dict[str, Any] | None = None, *, source: str = "config") -> TrainConfig:

@@ -93,7 +93,8 @@ class CachedFeatureBatches:
         targets: (N, K) float32 multi-hot, or (N,) int64 class indices for multi-class losses.
         sampler: epoch sampler over the N training rows.
         batch_size: global batch size; each of W processes takes batch_size / W per step.
-        seed: view choice is seeded by (seed, epoch, rank), so epochs replay exactly after a resume.
+        seed: view and flip choices are seeded by (seed, epoch) and sharded like the rows, so epochs replay
+            exactly after a resume and do not depend on the number of processes.
     """
 
     def __init__(
@@ -122,9 +123,12 @@ class CachedFeatureBatches:
 
     def __call__(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         rows = torch.from_numpy(np.array(self._shard(epoch), dtype=np.int64))  # copy: the shard is read-only
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 101 + self.dist.rank)
-        views = torch.randint(self.features.shape[0], (len(rows),), generator=generator)
-        flips = torch.rand(len(rows), generator=generator) < 0.5
+        # Views and flips are drawn for the whole (padded) epoch and sharded like the rows, so a sample gets
+        # the same draw whatever the number of processes, as in finetune mode's EpochBatches.
+        world, padded = self.dist.world_size, len(rows) * self.dist.world_size
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 101)
+        views = torch.randint(self.features.shape[0], (padded,), generator=generator)[self.dist.rank :: world]
+        flips = (torch.rand(padded, generator=generator) < 0.5)[self.dist.rank :: world]
         for start in range(0, len(rows), self.local_batch):
             batch = slice(start, start + self.local_batch)
             inputs = self.features[views[batch], rows[batch]]

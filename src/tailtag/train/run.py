@@ -15,19 +15,22 @@ run/
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from tailtag.errors import OptionError
+from tailtag.errors import OptionError, TailtagError
 from tailtag.labels import LabelTable
 from tailtag.losses import LOSSES, TailLoss, create_loss, labelsets_from_matrix
 from tailtag.split import read_split, split_table, write_split
 from tailtag.stats.imbalance import assign_buckets
 from tailtag.train import distributed
+from tailtag.train.checkpoint import load_checkpoint
 from tailtag.train.config import TrainConfig, save_config
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
@@ -103,6 +106,7 @@ def train(
     out = _prepare_out(Path(out), config, dist, restart)
     log = RunLog(out, enabled=dist.is_main)
     subsets = resolve_split(table, split_dir, config)
+    torch.manual_seed(config.seed)  # random backbone weights ('weights: none') are part of the run: seed them
     backbone = create_backbone(
         config.backbone, None if config.weights == "none" else config.weights, input_size=config.image_size or None
     )
@@ -159,14 +163,34 @@ def train(
 
 
 def _prepare_out(out: Path, config: TrainConfig, dist: distributed.DistInfo, restart: bool) -> Path:
+    if not restart:  # on every rank: a raise on rank 0 alone would leave the others waiting at the barrier
+        _refuse_other_config(out, config)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        if restart:
-            for name in ("checkpoint.pt", "best.safetensors"):
+        for stale in out.glob(".checkpoint.pt.tmp*"):  # left by a process killed while saving (save_atomic)
+            stale.unlink(missing_ok=True)
+        if restart:  # nothing of the old run may survive next to the new config (a killed restart included)
+            for name in ("checkpoint.pt", "best.safetensors", "metrics.csv", "curves.png", *OUTPUT_FILES):
                 (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / "tensorboard", ignore_errors=True)
         save_config(config, out / "config.yaml")
     distributed.barrier(dist)
     return out
+
+
+def _refuse_other_config(out: Path, config: TrainConfig) -> None:
+    """Stop before any work (and before config.yaml is rewritten) when `out` holds a run of another config."""
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    new = asdict(config)
+    if checkpoint is None or checkpoint["config"] == new:
+        return
+    old = checkpoint["config"]
+    changed = [f"{key}: {old.get(key)!r} -> {new[key]!r}" for key in new if old.get(key) != new[key]]
+    status = "a finished" if checkpoint["state"].get("finished") else "an unfinished"
+    raise TailtagError(
+        f"--out {out} holds {status} run with a different config ({'; '.join(changed)})\n"
+        "  fix: rerun with the same options to resume it, choose a new --out, or add --restart to start over"
+    )
 
 
 def make_loss(train_table: LabelTable, config: TrainConfig) -> tuple[TailLoss, bool, np.ndarray | None]:
