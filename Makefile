@@ -24,6 +24,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_split.py
 	$(BIN)/python benchmarks/bench_inspect.py
+	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_train.py --threads 1
+	$(BIN)/python benchmarks/bench_finetune.py --threads 1
 
 clean:
 	rm -rf $(VENV) tailtag-demo .pytest_cache
