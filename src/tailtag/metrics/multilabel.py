@@ -9,7 +9,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from tailtag.thresholds._ranks import average_precision, column_ranks
 
 SELECTION_METRICS = ("macro_f1", "micro_f1", "mAP", "tail_mAP", "minority_recall", "label_accuracy")
 
@@ -17,9 +19,9 @@ SELECTION_METRICS = ("macro_f1", "micro_f1", "mAP", "tail_mAP", "minority_recall
 def _average_precision(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """(K,) AP per label; NaN for a label with no positive in `targets` (AP is undefined there)."""
     ap = np.full(targets.shape[1], np.nan)
-    for k in range(targets.shape[1]):
-        if targets[:, k].any():
-            ap[k] = average_precision_score(targets[:, k], scores[:, k])
+    # one scikit-learn call per label is too slow at thousands of labels; same values from the positives' ranks
+    for column in column_ranks(targets, scores):
+        ap[column.column] = average_precision(column)
     return ap
 
 

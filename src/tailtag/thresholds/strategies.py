@@ -18,7 +18,8 @@ import numpy as np
 
 from tailtag.errors import OptionError
 from tailtag.thresholds._base import Thresholds
-from tailtag.thresholds._search import best_f1_per_class, best_global_micro, macro_f1_at, target_rate_per_class
+from tailtag.thresholds._global_micro import best_global_micro
+from tailtag.thresholds._search import best_f1_per_class, macro_f1_at, target_rate_per_class
 
 Average = Literal["micro", "macro"]
 
