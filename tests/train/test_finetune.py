@@ -54,13 +54,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two intra-op threads on a shared 2-core machine slow a 32 px step down a hundredfold (spinning waits).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# torch runs on one thread here: tests/train/conftest.py's autouse `one_thread` fixture.
 
 
 @pytest.fixture(scope="module")
