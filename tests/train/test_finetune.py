@@ -28,19 +28,6 @@ from tailtag.train.finetune_model import FinetuneModel, freeze_plan, gpu_notes, 
 from tailtag.train.logs import RunLog
 
 MIML = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "miml"
-RUN_FILES = {
-    "best.safetensors",
-    "checkpoint.pt",
-    "config.yaml",
-    "curves.png",
-    "labels.json",
-    "metrics.csv",
-    "metrics.json",
-    "model.json",
-    "model.safetensors",
-    "split",
-    "tensorboard",
-}
 TINY = [
     "mode=finetune",
     "backbone=test_efficientnet",
@@ -75,10 +62,10 @@ def _history(run: Path) -> list[dict]:
     ]
 
 
-def test_cli_writes_the_run_directory(demo, tmp_path, capsys):
+def test_cli_writes_the_run_directory(demo, tmp_path, capsys, run_files):
     run = tmp_path / "run"
     assert _train(demo, run) == 0
-    assert {path.name for path in run.iterdir()} == RUN_FILES
+    assert {path.name for path in run.iterdir()} == run_files  # the same files as head mode (conftest)
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("macro_f1", "micro_f1", "mAP", "label_accuracy", "subset_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0
