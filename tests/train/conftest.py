@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tailtag.demo import make_demo_dataset
+from tailtag.train import loop
 
 FAST = (
     "backbone=tf_efficientnet_lite0",
@@ -80,3 +81,17 @@ def child_env() -> dict[str, str]:
 def run_files() -> set[str]:
     """The exact entries of a complete head-mode run directory (no skipped_images.csv without --on-bad-image skip)."""
     return set(_RUN_FILES)
+
+
+@pytest.fixture
+def interrupt_second_epoch(monkeypatch) -> Callable[[], None]:
+    """Call it to make training runs stop with KeyboardInterrupt (exit 130) when their second epoch starts;
+    `monkeypatch.undo()` lets them run through again."""
+    real_epoch = loop.train_one_epoch
+
+    def interrupted(*args, epoch, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(*args, epoch=epoch, **kwargs)
+
+    return lambda: monkeypatch.setattr(loop, "train_one_epoch", interrupted)

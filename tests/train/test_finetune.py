@@ -81,21 +81,14 @@ def test_cli_writes_the_run_directory(demo, tmp_path, capsys, run_files):
     assert "minority augmentation: " in err and "get the strong pipeline" in err
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(demo, tmp_path, monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(demo, tmp_path, monkeypatch, interrupt_second_epoch):
     # Reference: decoding in the main process. Interrupted run: one DataLoader worker. Equal results show that
     # an epoch depends on (seed, epoch) alone: not on the worker layout, not on the restart.
     assert _train(demo, tmp_path / "ref", "ema_decay=0.5") == 0
-    real_epoch = loop.train_one_epoch
-
-    def interrupted(*args, epoch, **kwargs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(*args, epoch=epoch, **kwargs)
-
-    monkeypatch.setattr(loop, "train_one_epoch", interrupted)
+    interrupt_second_epoch()
     assert _train(demo, tmp_path / "run", "ema_decay=0.5", "num_workers=1") == 130
     assert not (tmp_path / "run" / "model.safetensors").exists()
-    monkeypatch.setattr(loop, "train_one_epoch", real_epoch)
+    monkeypatch.undo()
     assert _train(demo, tmp_path / "run", "ema_decay=0.5", "num_workers=1") == 0
     assert _history(tmp_path / "run") == _history(tmp_path / "ref")
     ours, ref = (

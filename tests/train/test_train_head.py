@@ -18,7 +18,6 @@ from tailtag.cli import main
 from tailtag.features import cache as feature_cache_module
 from tailtag.features import compute_features
 from tailtag.models import create_backbone, create_head
-from tailtag.train import loop
 from tailtag.train.config import load_config
 from tailtag.train.head_mode import split_backbone
 
@@ -144,20 +143,11 @@ def test_bad_config_value_exits_2_naming_the_key(override, message, demo_labels,
         assert not (tmp_path / "run").exists()
 
 
-def _interrupt_after_first_epoch(monkeypatch) -> None:
-    real_epoch = loop.train_one_epoch
-
-    def interrupted(*args, epoch, **kwargs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(*args, epoch=epoch, **kwargs)
-
-    monkeypatch.setattr(loop, "train_one_epoch", interrupted)
-
-
-def test_other_config_is_refused_until_restart(demo_labels, train_argv, tmp_path, monkeypatch, capsys):
+def test_other_config_is_refused_until_restart(
+    demo_labels, train_argv, tmp_path, monkeypatch, capsys, interrupt_second_epoch
+):
     run, first = tmp_path / "run", ("top_blocks=0", "lr=0.001")
-    _interrupt_after_first_epoch(monkeypatch)
+    interrupt_second_epoch()
     assert main(train_argv(demo_labels, run, *first)) == 130
     monkeypatch.undo()
     checkpoint = (run / "checkpoint.pt").read_bytes()
@@ -181,9 +171,11 @@ def test_other_config_is_refused_until_restart(demo_labels, train_argv, tmp_path
     assert "holds a finished run with a different config (lr: 0.01 -> 0.001)" in capsys.readouterr().err
 
 
-def test_interrupted_run_resumes_with_the_same_config(demo_labels, train_argv, tmp_path, monkeypatch, capsys):
+def test_interrupted_run_resumes_with_the_same_config(
+    demo_labels, train_argv, tmp_path, monkeypatch, capsys, interrupt_second_epoch
+):
     run, overrides = tmp_path / "run", ("top_blocks=0", "epochs=3")
-    _interrupt_after_first_epoch(monkeypatch)
+    interrupt_second_epoch()
     assert main(train_argv(demo_labels, run, *overrides)) == 130
     assert not (run / "model.safetensors").exists()
     monkeypatch.undo()
