@@ -1,0 +1,100 @@
+"""Calibrator registry (a plain dict) and the versioned JSON artifact `RUN/calibration.json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtag.calibration._base import ARTIFACT_VERSION, Calibrator
+from tailtag.calibration.methods import IdentityCalibration, PlattScaling, TemperatureScaling
+from tailtag.errors import LabelFileError, OptionError, TailtagError
+
+CALIBRATORS: dict[str, type[Calibrator]] = {
+    "none": IdentityCalibration,
+    "temperature": TemperatureScaling,
+    "platt": PlattScaling,
+}
+
+
+def get_calibrator(name: str) -> type[Calibrator]:
+    """The calibrator class registered as `name`; OptionError listing the valid names otherwise."""
+    if name not in CALIBRATORS:
+        raise OptionError(f"unknown calibration method {name!r}; valid methods: {', '.join(CALIBRATORS)}")
+    return CALIBRATORS[name]
+
+
+def create_calibrator(name: str, **params: Any) -> Calibrator:
+    """An unfitted calibrator, e.g. `create_calibrator("temperature", max_temperature=10)`."""
+    cls = get_calibrator(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise OptionError(f"calibration method {name!r}: {exc}; fix: check the parameter names") from exc
+
+
+def _coef_array(data: dict[str, Any], key: str, n_labels: int, source: str) -> np.ndarray:
+    raw = data.get(key)
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.empty(0)
+    if values.ndim != 1 or values.size != n_labels or not np.isfinite(values).all():
+        raise TailtagError(
+            f"{source}: key {key!r} must be a list of {n_labels} finite numbers (one per label), got {raw!r:.80}; "
+            "fix: refit the calibration"
+        )
+    return values
+
+
+def calibration_from_dict(data: dict[str, Any], source: str = "calibration artifact") -> Calibrator:
+    """Rebuild a fitted calibrator from `to_dict()` output; TailtagError naming the bad key otherwise."""
+    if not isinstance(data, dict):
+        raise TailtagError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    if data.get("version") != ARTIFACT_VERSION:
+        raise TailtagError(
+            f"{source}: key 'version' must be {ARTIFACT_VERSION}, got {data.get('version')!r}; fix: refit the "
+            "calibration with this tailtag version"
+        )
+    method = data.get("method")
+    if method not in CALIBRATORS:
+        raise TailtagError(
+            f"{source}: key 'method' must be one of {list(CALIBRATORS)}, got {method!r}; fix: refit the calibration"
+        )
+    cls = CALIBRATORS[method]
+    n_labels = data.get("n_labels")
+    if not isinstance(n_labels, int) or isinstance(n_labels, bool) or n_labels < 1:
+        raise TailtagError(f"{source}: key 'n_labels' must be a positive integer, got {n_labels!r}")
+    coefs = {name: _coef_array(data, name, n_labels, source) for name in cls.coef_names}
+    names = data.get("names")
+    if names is not None and (not isinstance(names, list) or len(names) != n_labels):
+        count = len(names) if isinstance(names, list) else type(names).__name__
+        raise TailtagError(
+            f"{source}: key 'names' must be null or a list of {n_labels} label names, got {count}; fix: refit"
+        )
+    return cls._restore(data, coefs, source)
+
+
+def save_calibration(calibrator: Calibrator, path: str | Path) -> Path:
+    """Write the artifact as indented JSON; returns the path."""
+    path = Path(path)
+    path.write_text(json.dumps(calibrator.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def load_calibration(path: str | Path) -> Calibrator:
+    """Read an artifact written by `save_calibration`; LabelFileError naming the file (and key) otherwise."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LabelFileError(path, "file not found", fix="fit a calibration first (save_calibration)") from exc
+    except json.JSONDecodeError as exc:
+        raise LabelFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno, fix="refit the calibration") from exc
+    try:
+        return calibration_from_dict(data, source=str(path))
+    except TailtagError as exc:
+        problem = str(exc).removeprefix(f"{path}: ").split("; fix:")[0]
+        raise LabelFileError(path, problem, fix="refit the calibration and save it again") from exc
