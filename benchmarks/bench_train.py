@@ -102,7 +102,7 @@ def engine_fit(model: nn.Module, data: dict, config_values: dict, run_dir: Path,
         loss,
         batches=batches,
         steps_per_epoch=batches.steps_per_epoch(),
-        validate=lambda module: (val_y, predict_views(module, loss, val_x, dist.device, map_shape)),
+        validate=lambda module: (val_y, predict_views(module, loss.probabilities, val_x, dist.device, map_shape)),
         config=config,
         run_dir=run_dir,
         dist=dist,
@@ -163,7 +163,7 @@ def bench_maps(args: argparse.Namespace) -> None:
     loss = create_loss("bce", class_counts=y[:n].sum(0), n_samples=n)
     start = time.perf_counter()
     with torch.inference_mode():
-        predict_views(model.eval(), loss, data["val_x"][None], torch.device("cpu"), map_shape)
+        predict_views(model.eval(), loss.probabilities, data["val_x"][None], torch.device("cpu"), map_shape)
     val_s = time.perf_counter() - start
     print(
         f"head mode, top_blocks=1: 1 epoch on {n} cached {'x'.join(map(str, map_shape))} maps, {args.head} head, "

@@ -14,14 +14,13 @@ per sample and step; validation averages the probabilities of all views (and of 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from tailtag.errors import OptionError
-from tailtag.losses import TailLoss
 from tailtag.models import Backbone
 from tailtag.sampling.base import EpochSampler
 from tailtag.train.distributed import DistInfo
@@ -140,13 +139,16 @@ class CachedFeatureBatches:
 
 def predict_views(
     model: nn.Module,
-    loss: TailLoss,
+    probabilities: Callable[[torch.Tensor], torch.Tensor],
     features: np.ndarray,
     device: torch.device,
     map_shape: tuple | None = None,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """(N, K) probabilities averaged over the V cached views of (V, N, D) `features` (and map flips)."""
+    """(N, K) probabilities averaged over the V cached views of (V, N, D) `features` (and map flips).
+
+    `probabilities` maps logits to per-label probabilities, e.g. `TailLoss.probabilities`.
+    """
     total, count = None, 0
     for view in features:
         for flip in (False, True) if map_shape is not None else (False,):
@@ -155,7 +157,7 @@ def predict_views(
                 chunk = torch.from_numpy(np.ascontiguousarray(view[start : start + batch_size])).to(device)
                 if flip:
                     chunk = chunk.reshape(-1, *map_shape).flip(-1)
-                parts.append(loss.probabilities(model(chunk)).float().cpu().numpy())
+                parts.append(probabilities(model(chunk)).float().cpu().numpy())
             probs = np.concatenate(parts)
             total, count = (probs if total is None else total + probs), count + 1
     return total / count

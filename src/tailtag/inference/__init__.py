@@ -1,0 +1,28 @@
+"""A trained run applied to images: read its directory, rebuild its model, score image files.
+
+Downstream of `tailtag.train` (which writes the run directory) and upstream of evaluation, prediction,
+export and serving, which all score images through `score_images` or `RunModel.tag_model()`.
+"""
+
+from tailtag.inference.model import OUTPUTS, Probabilities, RunModel, load_model
+from tailtag.inference.run_files import DATA_FILE, RunFiles, read_json, read_run
+from tailtag.inference.score import Scores, score_images, scoring_views
+from tailtag.inference.tagger import Scorer, Tagger, Tags, torch_scorer
+
+__all__ = [
+    "DATA_FILE",
+    "OUTPUTS",
+    "Probabilities",
+    "RunFiles",
+    "RunModel",
+    "Scorer",
+    "Scores",
+    "Tagger",
+    "Tags",
+    "load_model",
+    "read_json",
+    "read_run",
+    "score_images",
+    "scoring_views",
+    "torch_scorer",
+]

@@ -1,0 +1,158 @@
+"""The trained model of a run, rebuilt from model.json + model.safetensors (a safe format: no pickle).
+
+`RunModel` holds the backbone and head with the trained weights and knows how logits become per-label
+probabilities (sigmoid, softmax, or the label-powerset marginals), so evaluation, prediction, export and the
+service all score images the same way as training's validation did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from tailtag.errors import LabelFileError
+from tailtag.inference.run_files import RunFiles, read_run
+from tailtag.models import Backbone, PreprocessConfig, TagModel, create_head
+from tailtag.train.head_mode import split_backbone
+
+OUTPUTS = ("sigmoid", "softmax", "powerset_marginals")
+
+
+class Probabilities(nn.Module):
+    """logits (B, M) -> per-label probabilities (B, K), as `TailLoss.probabilities` does at validation.
+
+    For label powerset (Read et al., "Multi-label classification using ensembles of pruned sets", 2008) the
+    M outputs score label combinations; a label's probability is the softmax mass of the sets that hold it.
+    """
+
+    def __init__(self, output: str, labelsets: torch.Tensor | None = None):
+        super().__init__()
+        self.output = output
+        self.register_buffer("labelsets", labelsets if labelsets is not None else torch.zeros(0, 0))
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.output == "sigmoid":
+            return torch.sigmoid(logits)
+        probabilities = torch.softmax(logits, dim=1)
+        return probabilities @ self.labelsets if self.output == "powerset_marginals" else probabilities
+
+
+@dataclass
+class RunModel:
+    """A run's trained model on the CPU in eval mode.
+
+    Attributes:
+        run: the run directory's files.
+        backbone: pooled-feature extractor with the trained weights; `weights_id` names the weights its
+            frozen part was extracted with, so head-mode runs reuse the training feature cache.
+        head: features (B, D) -> logits (B, M).
+        probabilities: logits -> (B, K) per-label probabilities.
+    """
+
+    run: RunFiles
+    backbone: Backbone
+    head: nn.Module
+    probabilities: Probabilities
+
+    @property
+    def names(self) -> list[str]:
+        return self.run.names
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.backbone.preprocess
+
+    def tag_model(self) -> nn.Module:
+        """images (B, 3, H, W) normalised -> probabilities (B, K): the plain network, no test-time averaging."""
+        return nn.Sequential(TagModel(self.backbone.model, self.head), self.probabilities).eval()
+
+    def view_scorer(self) -> ViewScorer:
+        """images of one view (B, 3, H, W) -> probabilities (B, K) exactly as validation scored that view.
+
+        Average its outputs over `scoring_views(model)` (each view its own preprocessing) to reproduce
+        `score_images` without the feature cache: what prediction, export and serving run.
+        """
+        config = self.run.config
+        top_blocks = config.top_blocks if config.mode == "head" else 0
+        cached, top, map_shape = split_backbone(self.backbone, top_blocks)
+        return ViewScorer(cached.model, top, self.head, self.probabilities, map_shape).eval()
+
+
+class ViewScorer(nn.Module):
+    """One view's images -> probabilities. With a trained top (head mode, `top_blocks` > 0) the top and head
+    run on the trunk's feature maps and on their mirror image, averaged, as `predict_views` does on cached maps.
+    """
+
+    def __init__(
+        self, trunk: nn.Module, top: nn.Module | None, head: nn.Module, probabilities: Probabilities, map_shape
+    ):
+        super().__init__()
+        self.trunk, self.top, self.head, self.probabilities = trunk, top, head, probabilities
+        self.map_shape = tuple(map_shape) if map_shape is not None else None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.top is None:
+            return self.probabilities(self.head(self.trunk(images)))
+        maps = self.trunk(images).reshape(-1, *self.map_shape)
+        straight = self.probabilities(self.head(self.top(maps)))
+        mirrored = self.probabilities(self.head(self.top(maps.flip(-1))))
+        return (straight + mirrored) / 2
+
+
+def load_model(run: str | RunFiles) -> RunModel:
+    """Rebuild the model of the run directory `run` (a path or `read_run`'s result)."""
+    files = run if isinstance(run, RunFiles) else read_run(run)
+    info = files.model
+    described = info["backbone"]
+    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below.
+    network = timm.create_model(described["name"], pretrained=False, num_classes=0)
+    preprocess = PreprocessConfig(**described["preprocess"])
+    # Head mode keeps the trunk frozen, so its cached activations are those of the original weights.
+    weights_id = described["weights_id"] if files.config.mode == "head" else "run:pending"
+    backbone = Backbone(described["name"], network, int(network.num_features), preprocess, weights_id)
+    weights_file = files.file("model.safetensors")
+    try:
+        state = load_file(str(weights_file))
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
+    _load_part(backbone.model, state, "backbone.", weights_file)
+    head_info = info["head"]
+    head = create_head(
+        head_info["name"],
+        int(head_info["in_features"]),
+        int(head_info["n_outputs"]),
+        hidden=int(head_info.get("hidden", 512)),
+        dropout=float(head_info.get("dropout", 0.0)),
+    )
+    _load_part(head, state, "head.", weights_file)
+    output = info.get("output", "sigmoid")
+    if output not in OUTPUTS:
+        raise LabelFileError(files.file("model.json"), f"key 'output' is {output!r}, expected one of {OUTPUTS}")
+    labelsets = torch.tensor(info["labelsets"], dtype=torch.float32) if output == "powerset_marginals" else None
+    if files.config.mode != "head":
+        backbone.weights_id = f"run:{_digest(state)}"
+    backbone.model.eval()
+    return RunModel(files, backbone, head.eval(), Probabilities(output, labelsets).eval())
+
+
+def _load_part(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, source) -> None:
+    part = {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
+    try:
+        module.load_state_dict(part, strict=True)
+    except RuntimeError as exc:
+        raise LabelFileError(
+            source,
+            f"the {prefix.rstrip('.')} tensors do not fit the model in model.json ({str(exc)[:300]})",
+            fix="model.json and model.safetensors must come from the same run",
+        ) from exc
+
+
+def _digest(state: dict[str, torch.Tensor]) -> str:
+    from tailtag.models.weights import tensors_sha256
+
+    return tensors_sha256({k: v for k, v in state.items() if k.startswith("backbone.")})[:16]
