@@ -157,3 +157,17 @@ def test_multiclass_rejects_out_of_range():
 def test_metrics_and_thresholds_do_not_import_torch():
     code = "import sys, tailtag.metrics, tailtag.thresholds; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_one_label_and_one_label_buckets():
+    """scikit-learn's ranking metrics refuse a single column; a bucket of one label is common (5 head + 1 tail)."""
+    rng = np.random.default_rng(3)
+    targets = (rng.random((50, 6)) < 0.3).astype(int)
+    scores = rng.random((50, 6))
+    result = evaluate_multilabel(targets, scores, buckets=np.array(["head"] * 5 + ["tail"]))
+    tail = result["buckets"]["tail"]
+    assert tail["n_labels"] == 1 and tail["ranking_loss"] == 0.0
+    assert tail["coverage"] == pytest.approx(targets[:, 5].mean())
+    assert tail["one_error"] == 0.0  # the only label is the top label of every image that has it
+    single = evaluate_multilabel(targets[:, :1], scores[:, :1])
+    assert single["macro_f1"] == pytest.approx(result["per_class"]["0"]["f1"])

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 from tailtag.labels import LabelTable
 from tailtag.labels.options import LABEL_FORMATS, ReadOptions
 
 
-def add_label_arguments(parser: argparse.ArgumentParser) -> None:
-    """LABELS plus the reader flags (see `ReadOptions` for what each does)."""
-    parser.add_argument("labels", metavar="LABELS", help="label file (CSV/TSV, list, .mat, .npz, COCO .json) or folder")
+def add_label_arguments(parser: argparse.ArgumentParser, *, option: str | None = None) -> None:
+    """LABELS plus the reader flags (see `ReadOptions` for what each does); `option` (e.g. "--data") makes
+    the label file an optional flag instead of a positional argument (it still lands in `args.labels`)."""
+    what = "label file (CSV/TSV, list, .mat, .npz, COCO .json) or folder"
+    if option is None:
+        parser.add_argument("labels", metavar="LABELS", help=what)
+    else:
+        parser.add_argument(option, dest="labels", metavar="LABELS", help=what)
     parser.add_argument("--images", metavar="DIR", help="folder the image paths are relative to")
     group = parser.add_argument_group("label file format (auto-detected unless given)")
     group.add_argument("--format", choices=LABEL_FORMATS, help="label file format")
@@ -57,6 +64,33 @@ def load_table(args: argparse.Namespace) -> LabelTable:
     return table.with_root(args.images) if args.images else table
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed (shell-quoted), for run directories and reports."""
+    return shlex.join(["tailtag", *getattr(args, "_argv", sys.argv[1:])])
+
+
+def data_source(args: argparse.Namespace) -> dict:
+    """Where the labels came from, as saved in a run's data.json (absolute paths, non-default read options)."""
+    from dataclasses import asdict
+
+    defaults = asdict(ReadOptions())
+    options = {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in asdict(read_options(args)).items()
+        if value != defaults[key]
+    }
+    for key in ("classes", "paths_file"):
+        if key in options:
+            options[key] = str(Path(options[key]).resolve())
+    images = str(Path(args.images).resolve()) if args.images else None
+    return {
+        "labels": str(Path(args.labels).resolve()),
+        "images": images,
+        "options": options,
+        "command": command_line(args),
+    }
+
+
 def add_image_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """--on-bad-image and --max-pixels: what to do with images that cannot be used."""
     from tailtag.images import DEFAULT_MAX_PIXELS, ON_BAD_IMAGE
@@ -78,7 +112,6 @@ def add_image_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def drop_bad_images(table: LabelTable, args: argparse.Namespace, report_path: Path | None) -> LabelTable:
     """Check the images (header) when --images is given and apply --on-bad-image; report what was skipped."""
-    import sys
 
     import numpy as np
 

@@ -7,6 +7,7 @@ own data, so the demo doubles as a tour:
     tailtag inspect DEMO/data/labels.csv --images DEMO/data --plots DEMO/inspect
     tailtag split   DEMO/data/labels.csv --images DEMO/data --out DEMO/split
     tailtag train   DEMO/data/labels.csv --images DEMO/data --split DEMO/split --out DEMO/run
+    tailtag evaluate DEMO/run --out DEMO/evaluation      (per-class table, baselines, report.html)
 """
 
 from __future__ import annotations
@@ -79,20 +80,11 @@ def run(args: argparse.Namespace) -> int:
                 "--restart",
             ]
         )
-        _print_metrics(out / "run" / "metrics.json")
+        _step(["evaluate", str(out / "run"), "--out", str(out / "evaluation")])
     print(
         f"\ndemo finished: data in {data}, plots in {out / 'inspect'}, split files in {out / 'split'}"
         + ("" if args.skip_train else f", trained run in {out / 'run'}")
     )
+    if not args.skip_train:
+        print(f"report: {(out / 'evaluation' / 'report.html').resolve()}")
     return 0
-
-
-def _print_metrics(path: Path) -> None:
-    """Per-label validation metrics of the selected epoch: the rare labels are where it gets hard."""
-    metrics = json.loads(path.read_text())
-    print(f"\nvalidation metrics (epoch {metrics['epoch']}, threshold {metrics['threshold']}):")
-    print(f"{'label':<10}{'support':>8}{'precision':>11}{'recall':>8}{'f1':>7}{'AP':>7}")
-    for name, row in sorted(metrics["per_class"].items(), key=lambda item: -item[1]["support"]):
-        ap = "n/a" if row["ap"] is None else f"{row['ap']:.3f}"
-        print(f"{name:<10}{row['support']:>8}{row['precision']:>11.3f}{row['recall']:>8.3f}{row['f1']:>7.3f}{ap:>7}")
-    print("  ".join(f"{key} {metrics[key]:.4f}" for key in ("macro_f1", "micro_f1", "mAP", "label_accuracy")))

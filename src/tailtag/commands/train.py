@@ -9,9 +9,10 @@ same metrics. Under torchrun (`torchrun --nproc-per-node 2 -m tailtag train ...`
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, load_table
+from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, data_source, load_table
 
 
 def _names_help() -> str:
@@ -75,5 +76,22 @@ def run(args: argparse.Namespace) -> int:
         on_bad_image=args.on_bad_image,
         max_pixels=args.max_pixels,
         restart=args.restart,
+        data_source=data_source(args),
     )
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun one process fits the decision
+        _fit_decision(args.out, table)
     return 0
+
+
+def _fit_decision(out: Path, table) -> None:
+    """Calibration + thresholds on the validation split, saved in the run, so `predict` works right away."""
+    from tailtag.evaluation import fit_run_decision
+
+    decision = fit_run_decision(out, table=table, progress=False)
+    thresholds = decision.thresholds.thresholds_
+    print(
+        f"fitted {decision.calibrator.method} calibration and {decision.thresholds.strategy} thresholds "
+        f"(from {thresholds.min():.3f} to {thresholds.max():.3f}) on the validation split: "
+        f"{out / 'calibration.json'}, {out / 'thresholds.json'}",
+        flush=True,
+    )

@@ -39,6 +39,9 @@ def ranking_metrics(targets: np.ndarray, scores: np.ndarray) -> dict[str, float]
     """one_error, coverage and ranking_loss of (N, K) targets and scores as plain floats (see module policy)."""
     if targets.shape[0] == 0 or targets.shape[1] == 0:
         return {"one_error": float("nan"), "coverage": float("nan"), "ranking_loss": float("nan")}
+    if targets.shape[1] == 1:  # scikit-learn refuses one column ("binary format"); the values are trivial
+        has_pos = targets[:, 0] > 0
+        return {"one_error": one_error(targets, scores), "coverage": float(has_pos.mean()), "ranking_loss": 0.0}
     return {
         "one_error": one_error(targets, scores),
         "coverage": float(coverage_error(targets, scores)),

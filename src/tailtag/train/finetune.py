@@ -68,6 +68,7 @@ def train_finetune(
     on_bad_image: str = "fail",
     max_pixels: int | None = None,
     restart: bool = False,
+    data_source: dict | None = None,
 ) -> dict:
     """Fine-tune on `table`'s images and write the run directory `out`; returns the selected epoch's metrics.
 
@@ -76,7 +77,7 @@ def train_finetune(
     out of its batch, warned about once and appended to `out/skipped_images.csv`.
     """
     dist = distributed.setup()
-    out = _prepare_out(Path(out), config, dist, restart)
+    out = _prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     subsets = resolve_split(table, split_dir, config)

@@ -9,6 +9,9 @@ run/
   metrics.csv          one row per epoch;  curves.png: loss and metric curves;  tensorboard/
   split/               the train/val(/test) image lists this run used (what `evaluate` reads)
   checkpoint.pt        last epoch's full state, for resuming after an interruption
+  data.json            the label file, read options and image folder (so `evaluate RUN` finds the data)
+  thresholds.json      per-label decision thresholds fitted on the validation split (predict/export/serve)
+  calibration.json     per-label probability calibration fitted on the validation split
   skipped_images.csv   images left out under --on-bad-image skip (with reasons)
 """
 
@@ -36,6 +39,7 @@ from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
 
 OUTPUT_FILES = ("config.yaml", "labels.json", "model.safetensors", "model.json", "metrics.json")
+FITTED_FILES = ("thresholds.json", "calibration.json", "data.json")
 
 
 def resolve_split(table: LabelTable, split_dir: Path | None, config: TrainConfig) -> dict[str, np.ndarray]:
@@ -81,10 +85,13 @@ def train(
     on_bad_image: str = "fail",
     max_pixels: int | None = None,
     restart: bool = False,
+    data_source: dict | None = None,
 ) -> dict:
     """Train on `table` and write the run directory `out`; returns the selected epoch's metrics.
 
     Resumes automatically when `out` holds an unfinished run with the same config (`restart` starts over).
+    `data_source` ({"labels": file, "images": folder, "options": ReadOptions fields}) is saved as data.json
+    so that `tailtag evaluate RUN` can reread the same data.
     """
     from tailtag.models import create_backbone, create_head
     from tailtag.sampling import create_sampler
@@ -101,9 +108,10 @@ def train(
             on_bad_image=on_bad_image,
             max_pixels=max_pixels,
             restart=restart,
+            data_source=data_source,
         )
     dist = distributed.setup()
-    out = _prepare_out(Path(out), config, dist, restart)
+    out = _prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     subsets = resolve_split(table, split_dir, config)
     torch.manual_seed(config.seed)  # random backbone weights ('weights: none') are part of the run: seed them
@@ -133,7 +141,7 @@ def train(
     model = torch.nn.parallel.DistributedDataParallel(trained) if dist.enabled else trained
 
     def validate(module: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        return val_targets, predict_views(module, loss, val_x, dist.device, map_shape)
+        return val_targets, predict_views(module, loss.probabilities, val_x, dist.device, map_shape)
 
     def save_best(module: torch.nn.Module, metrics: dict) -> None:
         _save_weights(module.state_dict(), out / "best.safetensors")
@@ -162,7 +170,9 @@ def train(
     return state["best_metrics"]
 
 
-def _prepare_out(out: Path, config: TrainConfig, dist: distributed.DistInfo, restart: bool) -> Path:
+def _prepare_out(
+    out: Path, config: TrainConfig, dist: distributed.DistInfo, restart: bool, data_source: dict | None = None
+) -> Path:
     if not restart:  # on every rank: a raise on rank 0 alone would leave the others waiting at the barrier
         _refuse_other_config(out, config)
     if dist.is_main:
@@ -170,10 +180,13 @@ def _prepare_out(out: Path, config: TrainConfig, dist: distributed.DistInfo, res
         for stale in out.glob(".checkpoint.pt.tmp*"):  # left by a process killed while saving (save_atomic)
             stale.unlink(missing_ok=True)
         if restart:  # nothing of the old run may survive next to the new config (a killed restart included)
-            for name in ("checkpoint.pt", "best.safetensors", "metrics.csv", "curves.png", *OUTPUT_FILES):
+            stale = ("checkpoint.pt", "best.safetensors", "metrics.csv", "curves.png", *OUTPUT_FILES, *FITTED_FILES)
+            for name in stale:
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(out / "tensorboard", ignore_errors=True)
         save_config(config, out / "config.yaml")
+        if data_source is not None:
+            _atomic_json(data_source, out / "data.json")
     distributed.barrier(dist)
     return out
 
