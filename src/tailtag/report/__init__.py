@@ -1,0 +1,24 @@
+"""The self-contained HTML run report written by `tailtag evaluate` (torch-free).
+
+`write_report(path, summary, data)` turns the evaluation summary (the JSON of `tailtag evaluate --json`) and a
+`ReportData` of evaluation arrays into one HTML file that needs no network: headline metrics against baselines,
+the long-tail profile, training curves, a sortable per-class table, PR / threshold curves, reliability diagrams,
+co-confusion and misclassified-image thumbnails.
+"""
+
+from tailtag.report.data import ReportData
+from tailtag.report.page import render_report, write_report
+from tailtag.report.reliability import ReliabilityBins, reliability_bins
+from tailtag.report.sections import ReportWarning
+from tailtag.report.selection import CurveLabel, select_curve_labels
+
+__all__ = [
+    "CurveLabel",
+    "ReliabilityBins",
+    "ReportData",
+    "ReportWarning",
+    "reliability_bins",
+    "render_report",
+    "select_curve_labels",
+    "write_report",
+]
