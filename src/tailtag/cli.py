@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("tailtag.commands.inspect", "label statistics: frequencies, imbalance ratios, label sets"),
     "split": ("tailtag.commands.split", "leak-free multi-label stratified train/val/test split or k folds"),
     "train": ("tailtag.commands.train", "train a tagger (frozen backbone + cached features, or fine-tuning)"),
+    "evaluate": ("tailtag.commands.evaluate", "per-class metrics, fitted thresholds, calibration, baselines, report"),
+    "predict": ("tailtag.commands.predict", "tag a folder, list or glob of images: submission CSV or JSONL"),
+    "export": ("tailtag.commands.export", "export a run to ONNX or TorchScript, with a parity check"),
+    "serve": ("tailtag.commands.serve", "HTTP tagging service (FastAPI) with a page to try it"),
 }
 
 
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(exit_.code, file=sys.stderr)
             return 2
         return int(exit_.code or 0)
+    args._argv = argv  # the exact command line, recorded in run directories and reports
     try:
         module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
