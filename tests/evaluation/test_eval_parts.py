@@ -113,3 +113,28 @@ def test_folds_are_balanced_and_seeded():
     assert np.bincount(folds).tolist() in ([21, 21, 21, 20, 20],)
     assert np.array_equal(folds, fold_ids(103, 5, seed=1))
     assert not np.array_equal(folds, fold_ids(103, 5, seed=2))
+
+
+def _calibrated_case(n: int = 400, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(-1.0, 2.0, size=(n, 5))
+    probabilities = 1 / (1 + np.exp(-logits))
+    targets = (rng.random((n, 5)) < probabilities).astype(np.uint8)
+    return targets, probabilities
+
+
+def test_auto_rule_picks_the_best_cross_fitted_candidate():
+    from tailtag.evaluation.select import CANDIDATES, TIE, select_rule
+
+    targets, probabilities = _calibrated_case()
+    chosen, scores = select_rule(targets, probabilities)
+    assert set(scores) == set(CANDIDATES)
+    name = next(key for key, fit in CANDIDATES.items() if fit == chosen)
+    assert scores[name] >= max(scores.values()) - TIE
+    # Even calibrated scores are F1-optimal below 0.5 (at F1*/2: Lipton, Elkan & Naryanaswamy, ECML 2014)
+    assert scores["temperature + global"] > scores["0.5"]
+    shrunk = probabilities * 0.2  # every score below 0.5: the fixed rule predicts nothing
+    chosen, scores = select_rule(targets, shrunk)
+    assert scores["0.5"] == 0.0
+    assert chosen["strategy"] != "fixed" or chosen["calibration"] == "temperature"
+    assert max(scores.values()) > 0.3

@@ -145,7 +145,7 @@ def test_json_round_trip(tmp_path, name):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: create_thresholds("median"), "unknown threshold strategy 'median'; valid strategies: global"),
+        (lambda: create_thresholds("median"), "unknown threshold strategy 'median'; valid strategies: fixed, global"),
         (lambda: create_thresholds("global", avg="micro"), "threshold strategy 'global'.*avg"),
         (lambda: GlobalThreshold(average="mean").fit(np.eye(2), np.eye(2)), "'average' parameter.*Got 'mean'"),
         (lambda: PerClassF1Threshold(shrinkage=-1).fit(np.eye(2), np.eye(2)), "'shrinkage' parameter.*Got -1"),
@@ -172,3 +172,13 @@ def test_artifact_errors(tmp_path):
         fitted.predict(np.zeros((2, 4)))
     with pytest.raises(TailtagError, match="not fitted yet"):
         GlobalThreshold().predict(np.zeros((2, 3)))
+
+
+def test_fixed_threshold_fits_nothing():
+    targets = np.array([[1, 0], [0, 1], [1, 1]])
+    scores = np.array([[0.9, 0.2], [0.4, 0.6], [0.55, 0.45]])
+    fitted = create_thresholds("fixed", value=0.5).fit(targets, scores)
+    assert fitted.thresholds_.tolist() == [0.5, 0.5]
+    assert fitted.predict(scores).tolist() == [[1, 0], [0, 1], [1, 0]]
+    with pytest.raises(OptionError, match="'value'"):
+        create_thresholds("fixed", value=1.5).fit(targets, scores)

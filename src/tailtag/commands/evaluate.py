@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--split", help="val, test, train or all (default: test if the run has one, else val)")
     group.add_argument("--out", type=Path, metavar="DIR", help="where to write the results (default RUN/eval-SPLIT)")
     group.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
-    group.add_argument("--strategy", help="refit thresholds: global, per_class_f1, precision, recall or top_k")
+    group.add_argument(
+        "--strategy",
+        help="refit the decision rule: auto (default at training: the best by cross-fitting), fixed, global, "
+        "per_class_f1, precision, recall or top_k",
+    )
     group.add_argument(
         "--strategy-param", action="append", default=[], metavar="KEY=VALUE", help="e.g. target=0.9 (repeatable)"
     )

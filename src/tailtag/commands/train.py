@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
 from pathlib import Path
 
 from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, data_source, load_table
@@ -87,11 +88,21 @@ def _fit_decision(out: Path, table) -> None:
     """Calibration + thresholds on the validation split, saved in the run, so `predict` works right away."""
     from tailtag.evaluation import fit_run_decision
 
-    decision = fit_run_decision(out, table=table, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decision = fit_run_decision(out, table=table, progress=False)
     thresholds = decision.thresholds.thresholds_
+    selected = decision.thresholds.extra_.get("selected_from")
+    if selected:
+        print(
+            "decision rule, cross-fitted macro-F1 on the validation split: "
+            + ", ".join(f"{name} {score:.4f}" for name, score in selected.items())
+        )
     print(
-        f"fitted {decision.calibrator.method} calibration and {decision.thresholds.strategy} thresholds "
-        f"(from {thresholds.min():.3f} to {thresholds.max():.3f}) on the validation split: "
-        f"{out / 'calibration.json'}, {out / 'thresholds.json'}",
+        f"chose {decision.calibrator.method} calibration + {decision.thresholds.strategy} thresholds "
+        f"(from {thresholds.min():.3f} to {thresholds.max():.3f}): {out / 'calibration.json'}, "
+        f"{out / 'thresholds.json'}",
         flush=True,
     )
+    for warning in dict.fromkeys(str(w.message) for w in caught):
+        print(f"note: {warning}", flush=True)

@@ -17,12 +17,13 @@ import numpy as np
 
 from tailtag.errors import OptionError, TailtagError
 from tailtag.evaluation.cross_fit import cross_fitted
+from tailtag.evaluation.select import select_rule
 from tailtag.evaluation.summary import EvaluationArrays, summarize
 from tailtag.images import ImageProblem
 from tailtag.inference import RunFiles, RunModel, load_model, score_images
 from tailtag.labels import LabelTable
 from tailtag.split import read_split
-from tailtag.thresholds.decision import DEFAULT_CALIBRATION, DEFAULT_STRATEGY, Decision, fit_decision, load_decision
+from tailtag.thresholds.decision import DEFAULT_CALIBRATION, Decision, fit_decision, load_decision
 
 SPLITS = ("val", "test", "train", "all")
 
@@ -37,10 +38,11 @@ class Evaluation:
 
 
 def default_fit(task: str) -> dict:
-    """fit_decision's keyword arguments when the user gives none: arg-max for multi-class runs."""
+    """fit_decision's keyword arguments when the user gives none: arg-max for multi-class runs, else "auto"
+    (the best of `select.CANDIDATES` by cross-fitted macro-F1 on the validation split)."""
     if task == "multiclass":
         return {"strategy": "top_k", "strategy_params": {"min_tags": 1, "max_tags": 1}, "calibration": "none"}
-    return {"strategy": DEFAULT_STRATEGY, "strategy_params": {}, "calibration": DEFAULT_CALIBRATION}
+    return {"strategy": "auto", "strategy_params": {}, "calibration": None}
 
 
 def fit_run_decision(
@@ -59,7 +61,13 @@ def fit_run_decision(
     # The cached (float16) activations are plenty for fitting: no second pass over the validation images.
     targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, cache=True)
     fit = _fit_arguments(files.task, strategy, strategy_params, calibration)
+    selection = None
+    if fit["strategy"] == "auto":
+        chosen, selection = select_rule(targets, raw)
+        fit = {**chosen, "calibration": calibration or chosen["calibration"]}
     decision = fit_decision(targets, raw, model.names, **fit)
+    if selection is not None:  # saved with the thresholds: why this rule
+        decision.thresholds.extra_["selected_from"] = {name: round(v, 6) for name, v in selection.items()}
     decision.save(files.path)
     return decision
 
@@ -160,6 +168,8 @@ def _fit_arguments(task: str, strategy: str | None, params: dict | None, calibra
         fit["strategy_params"] = params
     if calibration is not None:
         fit["calibration"] = calibration
+    elif fit["strategy"] != "auto" and fit["calibration"] is None:
+        fit["calibration"] = DEFAULT_CALIBRATION
     return fit
 
 

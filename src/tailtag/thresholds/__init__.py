@@ -1,4 +1,4 @@
-"""Decision thresholds fitted on held-out data (torch-free): global, per-class F1 with shrinkage,
+"""Decision thresholds fitted on held-out data (torch-free): fixed, global, per-class F1 with shrinkage,
 precision / recall targets, and top-k with min/max tags per image, saved as a versioned JSON artifact."""
 
 from tailtag.thresholds._base import ARTIFACT_VERSION, Thresholds
@@ -11,6 +11,7 @@ from tailtag.thresholds._registry import (
     thresholds_from_dict,
 )
 from tailtag.thresholds.strategies import (
+    FixedThreshold,
     GlobalThreshold,
     PerClassF1Threshold,
     PrecisionTargetThreshold,
@@ -22,6 +23,7 @@ from tailtag.thresholds.topk import TopKThreshold
 __all__ = [
     "ARTIFACT_VERSION",
     "STRATEGIES",
+    "FixedThreshold",
     "GlobalThreshold",
     "PerClassF1Threshold",
     "PrecisionTargetThreshold",

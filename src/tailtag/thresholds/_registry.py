@@ -11,6 +11,7 @@ import numpy as np
 from tailtag.errors import LabelFileError, OptionError, TailtagError
 from tailtag.thresholds._base import ARTIFACT_VERSION, Thresholds
 from tailtag.thresholds.strategies import (
+    FixedThreshold,
     GlobalThreshold,
     PerClassF1Threshold,
     PrecisionTargetThreshold,
@@ -19,6 +20,7 @@ from tailtag.thresholds.strategies import (
 from tailtag.thresholds.topk import TopKThreshold
 
 STRATEGIES: dict[str, type[Thresholds]] = {
+    "fixed": FixedThreshold,
     "global": GlobalThreshold,
     "per_class_f1": PerClassF1Threshold,
     "precision": PrecisionTargetThreshold,

@@ -69,6 +69,23 @@ class GlobalThreshold(Thresholds):
         return np.full(targets.shape[1], value)
 
 
+class FixedThreshold(Thresholds):
+    """One given threshold for every label, nothing fitted (e.g. the common 0.5 of sigmoid taggers).
+
+    Args:
+        value: the threshold, in [0, 1] for probabilities.
+    """
+
+    strategy = "fixed"
+
+    def __init__(self, value: float = 0.5):
+        self.value = value
+
+    def _fit(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        _check_number("FixedThreshold", "value", self.value, 0.0, 1.0)
+        return np.full(targets.shape[1], float(self.value))
+
+
 class PerClassF1Threshold(Thresholds):
     """Per-label F1-optimal thresholds shrunk toward the global one (formula in the module docstring).
 

@@ -1,0 +1,42 @@
+"""Choosing the decision rule on the validation split by cross-fitting, instead of assuming one.
+
+Per-label F1-optimal thresholds help rare labels on large validation sets and overfit on small ones; a
+single 0.5 is hard to beat when the classifier is already well calibrated. "auto" scores a few candidate
+rules (calibration + threshold strategy) by the macro-F1 of their out-of-fold decisions on the validation
+split (`cross_fit.cross_fitted`) and keeps the best; a near tie goes to the simpler rule, earlier in
+`CANDIDATES`. This is cross-validated model selection of the decision rule (as in Fan & Lin 2007 for
+thresholds); the selection itself adds a small optimism when the same split is later reported, which
+`tailtag evaluate` states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tailtag.evaluation.cross_fit import cross_fitted
+from tailtag.evaluation.mistakes import confusion_counts
+
+CANDIDATES: dict[str, dict] = {
+    "0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "none"},
+    "temperature + 0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "temperature"},
+    "temperature + global": {"strategy": "global", "strategy_params": {}, "calibration": "temperature"},
+    "temperature + per_class_f1": {"strategy": "per_class_f1", "strategy_params": {}, "calibration": "temperature"},
+}
+TIE = 0.002  # macro-F1 differences below this are noise on typical validation sets
+
+
+def cross_fitted_macro_f1(targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5) -> float:
+    """Macro-F1 (labels with positives) of the out-of-fold decisions of the rule `fit`."""
+    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
+    counts = confusion_counts(targets, decisions)
+    labelled = (counts["tp"] + counts["fn"]) > 0
+    f1 = 2 * counts["tp"] / np.maximum(2 * counts["tp"] + counts["fp"] + counts["fn"], 1)
+    return float(f1[labelled].mean()) if labelled.any() else 0.0
+
+
+def select_rule(targets: np.ndarray, raw: np.ndarray, n_folds: int = 5) -> tuple[dict, dict[str, float]]:
+    """(the fit_decision arguments of the best candidate, candidate name -> cross-fitted macro-F1)."""
+    scores = {name: cross_fitted_macro_f1(targets, raw, fit, n_folds) for name, fit in CANDIDATES.items()}
+    best = max(scores.values())
+    chosen = next(name for name, score in scores.items() if score >= best - TIE)
+    return dict(CANDIDATES[chosen]), scores
