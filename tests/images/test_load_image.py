@@ -285,3 +285,17 @@ def test_global_pillow_state_untouched(tmp_path):
 def test_import_does_not_pull_in_torch():
     code = "import sys, tailtag.images, tailtag.demo; sys.exit(int('torch' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_extreme_aspect_ratio_is_refused_before_decoding(tmp_path):
+    from PIL import Image
+
+    from tailtag.images.load import MAX_ASPECT_RATIO
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (MAX_ASPECT_RATIO * 3 + 1, 3)).save(strip)
+    with pytest.raises(BadImageError, match="extreme aspect ratio"):
+        load_image(strip)
+    fine = tmp_path / "panorama.png"
+    Image.new("RGB", (MAX_ASPECT_RATIO * 3, 3)).save(fine)
+    assert load_image(fine).size == (MAX_ASPECT_RATIO * 3, 3)

@@ -26,6 +26,9 @@ from tailtag.errors import BadImageError, OptionError
 
 #: Pillow's default `Image.MAX_IMAGE_PIXELS` (a 1 GiB RGBA buffer / 4 / 3): about a 9,459 x 9,459 image.
 DEFAULT_MAX_PIXELS = 89_478_485
+# Longer side / shorter side above which an image is refused: resizing the shorter side to the network input
+# (the evaluation transform) would turn a 1 x 50,000 strip of a few kB into billions of pixels.
+MAX_ASPECT_RATIO = 100
 
 # Errors Pillow raises for broken files. They vary by plugin (a short PNG chunk is a SyntaxError, a bad
 # TIFF tag a struct.error or KeyError), and a warning turned into an error by `-W error` is one too.
@@ -134,6 +137,12 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[tuple[ImageFile.ImageFi
         width, height = image.size
         if width * height > max_pixels:
             raise BadImageError(path, _too_large_reason(width * height, max_pixels, size=image.size))
+        if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
+            raise BadImageError(
+                path,
+                f"extreme aspect ratio {width}x{height} (over {MAX_ASPECT_RATIO}:1): resizing its short side for "
+                "the model would blow it up; crop or tile it first",
+            )
         yield image, n_bytes
 
 
