@@ -130,7 +130,7 @@ def format_summary(summary: dict) -> str:
     """The terminal view: headline comparison, buckets, per-class table, warnings."""
     lines = [
         f"{summary['run']}: {summary['n_images']:,} images x {summary['n_labels']} labels ({summary['split']}); "
-        f"decision: {summary['calibration_method']} calibration + {summary['threshold_strategy']} thresholds",
+        f"decision: {_rule(summary)}",
         f"  decisions: {summary['threshold_gain']['how']}",
         "",
         f"{'':16}{'macro-F1':>9}{'micro-F1':>9}{'mAP':>8}{'subset':>8}{'label-acc*':>11}",
@@ -156,6 +156,15 @@ def format_summary(summary: dict) -> str:
     for warning in summary.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
+
+
+def _rule(summary: dict) -> str:
+    """e.g. "temperature calibration + per_class_f1 thresholds" or "threshold 0.5, no calibration"."""
+    method, strategy = summary["calibration_method"], summary["threshold_strategy"]
+    calibration = "no calibration" if method == "none" else f"{method} calibration"
+    if strategy == "fixed":
+        return f"threshold {summary['threshold_params'].get('value', 0.5):g}, {calibration}"
+    return f"{calibration} + {strategy} thresholds"
 
 
 def _cell(value, width: int) -> str:

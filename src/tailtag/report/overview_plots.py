@@ -67,7 +67,7 @@ def long_tail_plot(train_counts: np.ndarray, buckets: Sequence[str], names: Sequ
     ax.legend(fontsize=8, loc="upper right")
     zeros = int((~positive).sum())
     hidden = f"; {zeros:,} label{'s' * (zeros != 1)} with no training positive not shown" if zeros and log_y else ""
-    ax.set_title(f"{k:,} labels, max / min training count = {spread:,.0f}{hidden}", fontsize=10)
+    ax.set_title(f"{k:,} labels, max / min training count = {spread:,.1f}{hidden}", fontsize=10)
     return to_data_uri(fig)
 
 
