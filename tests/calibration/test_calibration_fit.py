@@ -1,3 +1,4 @@
+import doctest
 import subprocess
 import sys
 import warnings
@@ -8,7 +9,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from tailtag.calibration import IdentityCalibration, PlattScaling, TemperatureScaling, create_calibrator
+from tailtag.calibration import IdentityCalibration, PlattScaling, TemperatureScaling, create_calibrator, ece, methods
 from tailtag.errors import TailtagError
 
 
@@ -207,3 +208,9 @@ def test_no_warning_on_clean_data():
         warnings.simplefilter("error")
         PlattScaling().fit(targets, p)
         TemperatureScaling().fit(targets, p)
+
+
+def test_docstring_examples_hold():
+    for module in (methods, ece):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

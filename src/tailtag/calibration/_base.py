@@ -9,13 +9,13 @@ which hit a bound, how many Newton passes ran).
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from tailtag.errors import OptionError, TailtagError
-from tailtag.thresholds._base import _jsonable
 
 ARTIFACT_VERSION = 1
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before the logit, so saturated scores stay finite
@@ -219,3 +219,17 @@ class Calibrator:
         reserved = {"version", "method", "params", "n_labels", "names", *cls.coef_names}
         obj.extra_ = {key: value for key, value in data.items() if key not in reserved}
         return obj
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy arrays and scalars as plain JSON values (NaN as null); calibration sits upstream of thresholds, so
+    it keeps its own copy of this converter rather than importing theirs."""
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    return value

@@ -5,6 +5,11 @@ cache, with every block's column sums accumulated in float64 (a float32 sum over
 ~1e-4 relative). Sigmoids come from tanh, which numpy vectorises well: with t = tanh(u / 2),
 s = sigmoid(u) = (1 + t) / 2 and s (1 - s) = (1 - t^2) / 4, so one transcendental per cell gives the
 gradient and the Hessian. The fitted map is applied in float64.
+
+Precision: float32 resolves s near 0 or 1 only to ~3e-8, which bounds how exactly the optimum is found. On
+the 8,000 x 6,941 benchmark, T agrees with a float64 optimiser to 5e-6 (median) and 8e-4 (worst, a label with
+2 positives and a nearly flat loss, whose NLL is then 6e-6 above the optimum): far below the statistical
+uncertainty of T for such a label.
 """
 
 from __future__ import annotations

@@ -116,13 +116,24 @@ class _PlattProblem:
         self.tau_sum = t_pos * n_pos + t_neg * n_neg
         self.tau_z = t_pos * sum_pos_z + t_neg * (sum_z - sum_pos_z)
         self.sum_z = sum_z
+        self.sum_zz = np.einsum("ij,ij->j", z, z, dtype=np.float64)
         self.work = LogitColumns(z)
 
     def evaluate(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, ...]:
         """(F, g_a, g_b, H_aa, H_ab, H_bb), each (A,), at (a, b) for the problems in `index`."""
-        st, stz, sv, svz, svzz, sum_relu_u, slog = self.work.sums(
-            platt_sums, index, (0.5 * a).astype(np.float32), (0.5 * b).astype(np.float32)
-        )
+        sums = self.work.sums(platt_sums, index, (0.5 * a).astype(np.float32), (0.5 * b).astype(np.float32))
+        return self._assemble(a, b, index, sums)
+
+    def evaluate_constant(self, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        """`evaluate` at a = 0 for every problem, without a pass: u = b is constant down each column."""
+        t = np.tanh(0.5 * b)
+        v = 1.0 - t * t
+        sums = (self.n * t, t * self.sum_z, self.n * v, v * self.sum_z, v * self.sum_zz)
+        sums += (self.n * np.maximum(b, 0.0), self.n * np.log1p(np.abs(t)))
+        return self._assemble(np.zeros_like(b), b, np.arange(b.size), sums)
+
+    def _assemble(self, a: np.ndarray, b: np.ndarray, index: np.ndarray, sums: tuple) -> tuple[np.ndarray, ...]:
+        st, stz, sv, svz, svzz, sum_relu_u, slog = sums
         loss = sum_relu_u - slog + self.n * np.log(2.0) - (a * self.tau_z[index] + b * self.tau_sum[index])
         g_a = 0.5 * (self.sum_z[index] + stz) - self.tau_z[index]
         g_b = 0.5 * (self.n + st) - self.tau_sum[index]
@@ -166,11 +177,11 @@ def _platt_newton(problem: _PlattProblem, m: int, tol: float, max_iter: int) -> 
     # Platt's start: a = 0 and b = the smoothed prior log-odds, a constant predictor; from there Newton reaches
     # rare labels' large negative b in a few passes, where a start at the identity (1, 0) sits deep in the tail
     a, b = np.zeros(m), np.log((problem.n_pos + 1.0) / (problem.n - problem.n_pos + 1.0))
-    state = list(problem.evaluate(a, b, np.arange(m)))  # F, g_a, g_b, H_aa, H_ab, H_bb, all (m,)
+    state = list(problem.evaluate_constant(b))  # F, g_a, g_b, H_aa, H_ab, H_bb, all (m,)
     d_a, d_b = _newton_direction(*state[1:])
     step = np.ones(m)
     active = np.arange(m)
-    passes = 1
+    passes = 0
     while active.size and passes < max_iter:
         passes += 1
         ta, tb = a[active] + step[active] * d_a[active], b[active] + step[active] * d_b[active]

@@ -124,8 +124,13 @@ class TemperatureScaling(_BinaryCalibrator):
         min_temperature, max_temperature: the range T is kept in.
         task: "multilabel": p' = sigmoid(logit(p) / T_k) per label; "multiclass": p' = softmax(log p / T) with
             one T for every class (needs one-hot targets and softmax rows); `temperature_` then repeats it K times.
-        tol: relative tolerance on 1 / T.
+        tol: relative tolerance on 1 / T (float32 sums limit the attainable accuracy; see `_kernels`).
         max_iter: Newton passes at most.
+
+    Example (over-confident scores are softened):
+        >>> cal = TemperatureScaling().fit([[1], [1], [0], [0], [1], [0]], [[.99], [.9], [.2], [.01], [.3], [.7]])
+        >>> cal.temperature_.round(3), cal.transform([[0.99], [0.5], [0.1]]).ravel().round(3)
+        (array([1.406]), array([0.963, 0.5  , 0.173]))
     """
 
     method = "temperature"
