@@ -38,8 +38,9 @@ def as_targets_scores(targets: object, scores: object, *, where: str) -> tuple[n
             f"{where}: targets.shape={t.shape} does not match scores.shape={s.shape}; fix: score the same images "
             "and labels, in the same order, as the targets"
         )
-    bad = ~np.isin(t, (0, 1))
-    if bad.any():
+    # min/max first: np.isin over 8,000 x 6,941 cells costs about a second, the range check milliseconds
+    bad = None if t.size == 0 or (t.min() >= 0 and t.max() <= 1 and _integral(t)) else ~np.isin(t, (0, 1))
+    if bad is not None and bad.any():
         row, col = np.argwhere(bad)[0]
         raise TailtagError(
             f"{where}: targets must be 0/1, got {t[row, col].item()!r} at row {row}, column {col} "
@@ -65,3 +66,8 @@ def as_scores(scores: object, *, n_labels: int | None, where: str) -> np.ndarray
     if not np.isfinite(s).all():
         raise TailtagError(f"{where}: scores contain NaN or inf; fix: check the model output")
     return s
+
+
+def _integral(t: np.ndarray) -> bool:
+    """True when every value of `t` (already within [0, 1]) is 0 or 1: always for integer and bool arrays."""
+    return t.dtype.kind in "biu" or bool(np.all((t == 0) | (t == 1)))
