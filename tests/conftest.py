@@ -53,3 +53,61 @@ def browser() -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+# --- a small trained run, shared by the inference, evaluation, export, predict and serve tests ---------------
+
+#: Real ImageNet Lite0 at 64 px, head mode with the last stage trained (top_blocks=1) and two cached views:
+#: every branch of the scoring path (trunk cache, mirrored maps, view averaging) in about 20 s of training.
+SMALL_RUN = (
+    "image_size=64", "num_workers=0", "warmup_epochs=0", "batch_size=16", "epochs=2",
+    "top_blocks=1", "views=[center,full]",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: two intra-op threads on a shared 2-core machine make small steps many times
+    slower (spinning waits). torch is imported only if a test already did."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def train_small_run():
+    """`train_small_run(root, *overrides)`: `tailtag train` on 80 generated 64 px scenes into root/run, with
+    `SMALL_RUN` and then `overrides` as --set values; returns the run directory (thresholds fitted)."""
+    from pathlib import Path
+
+    def train(root: Path, *overrides: str) -> Path:
+        import torch
+
+        from tailtag.cli import main
+        from tailtag.demo import make_demo_dataset
+
+        labels = make_demo_dataset(root / "data", n_images=80, size=64)
+        sets = [a for key in (f"cache_dir={root / 'cache'}", *SMALL_RUN, *overrides) for a in ("--set", key)]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            status = main(["train", str(labels), "--images", str(labels.parent), "--out", str(root / "run"), *sets])
+        finally:
+            torch.set_num_threads(threads)
+        assert status == 0
+        return root / "run"
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, train_small_run):
+    """The shared run directory (tests that change it work on a copy)."""
+    return train_small_run(tmp_path_factory.mktemp("small-run"))

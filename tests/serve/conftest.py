@@ -1,4 +1,4 @@
-"""A small trained head-mode run (as tests/inference does), its images, and the service running on it."""
+"""The shared small run's tagger, its images, and the service running on it (`small_run`: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from tailtag.cli import main
-from tailtag.demo import make_demo_dataset
 from tailtag.inference import Tagger
 from tailtag.serve import BackgroundServer, Limits, create_app
-
-SETTINGS = (
-    "image_size=64", "num_workers=0", "warmup_epochs=0", "batch_size=16", "epochs=2",
-    "top_blocks=1", "views=[center,full]",
-)  # fmt: skip
 
 #: The limits of the shared test service: small, so each one is cheap to exceed.
 TEST_LIMITS = Limits(
     max_batch=8, max_wait_ms=50, max_images=4, max_request_mb=1, max_pixels=1_000_000, timeout_s=20, decode_threads=2
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def small_run(tmp_path_factory) -> Path:
-    """`tailtag train` on 80 generated scenes; returns the run directory (with data.json and thresholds)."""
-    root = tmp_path_factory.mktemp("serve-run")
-    labels = make_demo_dataset(root / "data", n_images=80, size=64)
-    sets = [a for key in (f"cache_dir={root / 'cache'}", *SETTINGS) for a in ("--set", key)]
-    torch.set_num_threads(1)
-    status = main(["train", str(labels), "--images", str(labels.parent), "--out", str(root / "run"), *sets])
-    assert status == 0
-    return root / "run"
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 from tailtag.demo import make_demo_dataset
 from tailtag.train import loop
@@ -35,15 +34,6 @@ _RUN_FILES = {
     "split",
     "tensorboard",
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two intra-op threads on a shared 2-core machine slow small steps down many times (spinning waits).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
