@@ -111,3 +111,10 @@ def train_small_run():
 def small_run(tmp_path_factory, train_small_run):
     """The shared run directory (tests that change it work on a copy)."""
     return train_small_run(tmp_path_factory.mktemp("small-run"))
+
+
+@pytest.fixture
+def child_env() -> dict[str, str]:
+    """Environment of `python -m tailtag` child processes: one thread each (as torchrun sets for its
+    workers), unbuffered output so a killed child's last lines are on disk."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -3,7 +3,6 @@ command line of a small, fast run (ImageNet Lite0 at 64 px: real features, offli
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,13 +57,6 @@ def train_argv(feature_cache) -> Callable[..., list[str]]:
         return ["train", str(labels), "--out", str(out), *[a for key in sets for a in ("--set", key)], *extra]
 
     return argv
-
-
-@pytest.fixture
-def child_env() -> dict[str, str]:
-    """Environment of `python -m tailtag` child processes: one thread each (as torchrun sets for its
-    workers), unbuffered output so a killed child's last lines are on disk."""
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture
