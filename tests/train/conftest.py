@@ -22,9 +22,11 @@ FAST = (
 )
 _RUN_FILES = {
     "best.safetensors",
+    "calibration.json",
     "checkpoint.pt",
     "config.yaml",
     "curves.png",
+    "data.json",
     "labels.json",
     "metrics.csv",
     "metrics.json",
@@ -32,6 +34,7 @@ _RUN_FILES = {
     "model.safetensors",
     "split",
     "tensorboard",
+    "thresholds.json",
 }
 
 
