@@ -32,6 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py --threads 1
 	$(BIN)/python benchmarks/bench_finetune.py --threads 1
+	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_predict.py --threads 1
+	$(BIN)/python benchmarks/bench_export.py --threads 1
+	$(BIN)/python benchmarks/bench_serve.py --seconds 20 --threads 1
 
 clean:
 	rm -rf $(VENV) tailtag-demo .pytest_cache
