@@ -127,6 +127,8 @@ def evaluate_run(
     if own and split == "val":
         held_out_probabilities, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
         held_out = f"{n_folds}-fold cross-fitting on the validation split the saved thresholds were fitted on"
+        if "selected_from" in decision.thresholds.extra_:
+            held_out += " (the rule itself was chosen on the same folds: slightly optimistic)"
         fit_targets = targets
     else:
         held_out_probabilities, decisions = probabilities, decision.predict(raw)
