@@ -185,11 +185,16 @@ def _row_index(table: LabelTable) -> dict[str, int]:
 
 def _warn_if_stale(directory: Path, table: LabelTable, n_listed: int) -> None:
     report_path = directory / REPORT_NAME
-    if report_path.is_file() and table.source:
+    report: dict = {}
+    if report_path.is_file():
         try:
-            recorded = json.loads(report_path.read_text(encoding="utf-8")).get("labels", {}).get("sha256")
-        except (json.JSONDecodeError, AttributeError):
-            recorded = None
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            report = {}
+        report = report if isinstance(report, dict) else {}
+    if report and table.source:
+        labels = report.get("labels")
+        recorded = labels.get("sha256") if isinstance(labels, dict) else None
         current = file_sha256(table.source)
         if recorded and current and recorded != current:
             warnings.warn(
@@ -198,7 +203,8 @@ def _warn_if_stale(directory: Path, table: LabelTable, n_listed: int) -> None:
                 UserWarning,
                 stacklevel=3,
             )
-    if n_listed < table.n_images:
+    # a subset by design (e.g. `tailtag make-longtail`) leaves images out on purpose
+    if n_listed < table.n_images and not report.get("subset_of_labels"):
         warnings.warn(
             f"{table.n_images - n_listed} of {table.n_images} images of {table.source or 'the table'} are "
             f"in none of the split files in {directory}",
