@@ -18,11 +18,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tailtag.commands.demo", "generate the embedded demo data set and run the pipeline on it"),
     "inspect": ("tailtag.commands.inspect", "label statistics: frequencies, imbalance ratios, label sets"),
     "split": ("tailtag.commands.split", "leak-free multi-label stratified train/val/test split or k folds"),
+    "make-longtail": ("tailtag.commands.make_longtail", "long-tailed train subset + balanced test subset"),
     "train": ("tailtag.commands.train", "train a tagger (frozen backbone + cached features, or fine-tuning)"),
     "evaluate": ("tailtag.commands.evaluate", "per-class metrics, fitted thresholds, calibration, baselines, report"),
     "predict": ("tailtag.commands.predict", "tag a folder, list or glob of images: submission CSV or JSONL"),
     "export": ("tailtag.commands.export", "export a run to ONNX or TorchScript, with a parity check"),
     "serve": ("tailtag.commands.serve", "HTTP tagging service (FastAPI) with a page to try it"),
+    "compare": ("tailtag.commands.compare", "which strategy wins: losses x samplers x heads x thresholds x seeds"),
 }
 
 
