@@ -52,7 +52,7 @@ LOSSES: dict[str, LossInfo] = {
         "BCE, positives up-weighted per label (mode: neg_pos, sqrt, paddle, ratio2weight)",
     ),
     "bce_weighted": LossInfo(ml.make_bce_weighted, "multilabel", "BCE weighted N/pos on positives, N/neg on negatives"),
-    "focal": LossInfo(ml.make_focal, "multilabel", "sigmoid focal loss (Lin et al. 2017; alpha, gamma)"),
+    "focal": LossInfo(ml.make_focal, "multilabel", "sigmoid focal loss (Lin et al. 2017; alpha, gamma, class_weight)"),
     "cb_bce": LossInfo(ml.make_cb_bce, "multilabel", "class-balanced BCE, effective number of samples (beta)"),
     "cb_focal": LossInfo(ml.make_cb_focal, "multilabel", "class-balanced sigmoid focal loss (beta, gamma)"),
     "asl": LossInfo(make_asl, "multilabel", "asymmetric loss (Ridnik et al. 2021; gamma_pos, gamma_neg, clip)"),

@@ -182,6 +182,9 @@ def make_bce_weighted(
     return BinaryCrossEntropyLoss(w_pos, w_neg, reduction=reduction, n_outputs=w_pos.size)
 
 
+FOCAL_CLASS_WEIGHTS: tuple[str, ...] = ("none", "inverse_freq", "sqrt_inverse_freq")
+
+
 def make_focal(
     class_counts: np.ndarray,
     n_samples: int,
@@ -189,10 +192,22 @@ def make_focal(
     alpha: float | None = 0.25,
     gamma: float = 2.0,
     reduction: Reduction = "mean",
+    class_weight: str = "none",
 ) -> SigmoidFocalLoss:
-    """Sigmoid focal loss with the paper's defaults alpha = 0.25, gamma = 2."""
-    k = W.check_counts(class_counts, n_samples).size
-    return SigmoidFocalLoss(alpha, gamma, reduction=reduction, n_outputs=k)
+    """Sigmoid focal loss with the paper's defaults alpha = 0.25, gamma = 2.
+
+    `class_weight` multiplies label k's loss by w_k proportional to 1 / n_k ("inverse_freq") or
+    1 / sqrt(n_k) ("sqrt_inverse_freq"), normalised to sum to K, so the loss keeps its scale: the usual
+    "class weights + focal loss" combination of imbalance guides. "none" is the paper's loss. Under Adam(W)
+    a constant factor on label k's loss cancels for parameters only label k uses (a linear head's row k), so
+    the weights act through shared parameters (trained backbone stages, an mlp head) or under SGD.
+    """
+    counts = W.check_counts(class_counts, n_samples)
+    choice = check_choice("class_weight", class_weight, FOCAL_CLASS_WEIGHTS)
+    weight = None
+    if choice != "none":
+        weight = W.inverse_frequency_weights(counts, power=1.0 if choice == "inverse_freq" else 0.5)
+    return SigmoidFocalLoss(alpha, gamma, weight, reduction=reduction, n_outputs=counts.size)
 
 
 def _cb_weights(class_counts: np.ndarray, n_samples: int, beta: float) -> np.ndarray:
