@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from tailtag.labels import LabelTable
@@ -129,3 +132,14 @@ def drop_bad_images(table: LabelTable, args: argparse.Namespace, report_path: Pa
         print(f"warning: {summary}", file=sys.stderr)
         return table.subset(np.flatnonzero(keep))
     return table
+
+
+@contextlib.contextmanager
+def warnings_as_lines(prefix: str, category: type[Warning] = Warning) -> Iterator[None]:
+    """Collect the Python warnings raised inside the block and print each distinct one once, as a plain
+    `PREFIX message` line on stderr, instead of Python's `file:line: UserWarning:` form."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        print(f"{prefix}{message}", file=sys.stderr, flush=True)

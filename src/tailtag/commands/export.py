@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
+
+from tailtag.commands._common import warnings_as_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise OptionError(
                 f"{' and '.join(given)} apply to --format onnx only; drop them for --format {args.format}"
             )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
+    with warnings_as_lines("WARNING: ", UserWarning):
         result = export_run(
             args.run,
             args.format,
@@ -66,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
             opset=args.opset,
             exporter=args.exporter or "tracer",
         )
-    for warning in caught:
-        print(f"WARNING: {warning.message}", file=sys.stderr)
     kind = f"ONNX opset {result.opset}" if result.opset is not None else "TorchScript"
     print(f"exported {args.run} to {result.path} ({kind}, {result.size_bytes / 1e6:.1f} MB) in {result.seconds:.1f} s")
     print(result.parity.describe(args.format))

@@ -24,11 +24,10 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from tailtag import __version__
-from tailtag.commands._common import add_label_arguments, load_table
+from tailtag.commands._common import add_label_arguments, load_table, warnings_as_lines
 from tailtag.errors import OptionError
 from tailtag.labels import LabelTable
 from tailtag.split import REPORT_NAME, file_sha256, split_files, write_split
@@ -77,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         )
     ratios = parse_ratios(args.ratios) if args.ratios is not None else None
     table = load_table(args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines("tailtag make-longtail: warning: "):
         result = make_longtail(
             table,
             test_per_class=args.test_per_class,
@@ -93,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             group_column=args.group_column,
         )
-    for warning in caught:
-        print(f"tailtag make-longtail: warning: {warning.message}", file=sys.stderr)
     report = build_report(args, table, result)
     short = {key: report[key] for key in ("tailtag_version", "labels", "images", "method", "seed", "splits")}
     # a deliberate subset: most images are in no split file, which readers may take as expected

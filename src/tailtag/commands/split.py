@@ -24,15 +24,19 @@ back for `train` / `evaluate` and refuses a folder where an image is in two subs
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tailtag import __version__
-from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, drop_bad_images, load_table
+from tailtag.commands._common import (
+    add_image_policy_arguments,
+    add_label_arguments,
+    drop_bad_images,
+    load_table,
+    warnings_as_lines,
+)
 from tailtag.errors import OptionError
 from tailtag.labels import LabelTable
 from tailtag.split import (
@@ -87,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
     table = load_table(args)
     table = drop_bad_images(table, args, out / "skipped_images.csv" if args.on_bad_image == "skip" else None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines("tailtag split: warning: "):
         split = split_table(
             table,
             fractions=fractions,
@@ -98,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
             order=args.order,
             method=args.method,
         )
-    for warning in caught:
-        print(f"tailtag split: warning: {warning.message}", file=sys.stderr)
     groups = np.asarray(table.meta[args.group_column]).astype(str) if args.group_column else None
     pairs = _pair_entries(table) <= _MAX_PAIR_ENTRIES
     ours = split_quality(table.matrix, split.assignment, split.fractions, pairs=pairs)

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 from pathlib import Path
 
-from tailtag.commands._common import add_image_policy_arguments, add_label_arguments, data_source, load_table
+from tailtag.commands._common import (
+    add_image_policy_arguments,
+    add_label_arguments,
+    data_source,
+    load_table,
+    warnings_as_lines,
+)
 
 
 def _names_help() -> str:
@@ -88,8 +93,7 @@ def _fit_decision(out: Path, table) -> None:
     """Calibration + thresholds on the validation split, saved in the run, so `predict` works right away."""
     from tailtag.evaluation import fit_run_decision
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines("note: "):
         decision = fit_run_decision(out, table=table, progress=False)
     thresholds = decision.thresholds.thresholds_
     selected = decision.thresholds.extra_.get("selected_from")
@@ -104,5 +108,3 @@ def _fit_decision(out: Path, table) -> None:
         f"{out / 'thresholds.json'}",
         flush=True,
     )
-    for warning in dict.fromkeys(str(w.message) for w in caught):
-        print(f"note: {warning}", flush=True)
