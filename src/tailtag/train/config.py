@@ -31,7 +31,8 @@ class TrainConfig:
     backbone: str = "tf_efficientnet_lite0"
     """timm model name."""
     weights: str = "imagenet"
-    """'imagenet' (offline for tf_efficientnet_lite0), a weights file (.safetensors / .pth), or 'none'."""
+    """'imagenet' (offline for tf_efficientnet_lite0 and tf_efficientnet_lite2), a weights file
+    (.safetensors / .pth), or 'none'."""
     views: list[str] = field(default_factory=lambda: ["center"])
     """head mode: views cached per image (center, flip, full); training draws one per sample and step,
     evaluation averages the probabilities of all views."""
