@@ -25,6 +25,14 @@ def test_labelsets_from_matrix_orders_by_count_then_rows():
     assert labelsets.dtype == np.uint8
 
 
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_labelsets_from_matrix_refuses_too_many_combinations(as_sparse):
+    matrix = sp.csr_matrix(MATRIX) if as_sparse else MATRIX
+    assert len(labelsets_from_matrix(matrix, max_labelsets=4)[0]) == 4
+    with pytest.raises(OptionError, match=r"(?s)4 distinct label combinations in 7 images \(more than 3\).*bce"):
+        labelsets_from_matrix(matrix, max_labelsets=3)
+
+
 def test_encode_exact_and_nearest_combination():
     loss = PowersetLoss(SETS)
     exact = torch.tensor(SETS, dtype=torch.float32)

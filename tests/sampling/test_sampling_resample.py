@@ -15,6 +15,7 @@ from tailtag.sampling import (
     WeightedSampler,
     label_combinations,
 )
+from tailtag.sampling.resample import cap_for_epoch
 
 
 def from_rows(rows: list[list[int]], n_labels: int) -> sp.csr_matrix:
@@ -72,6 +73,29 @@ def test_powerset_ros_on_a_long_tail_equalises_all_combinations():
 def test_powerset_ros_target_size_caps_without_undersampling():
     s = PowersetROS(TINY, seed=0, target_size=2)
     assert np.bincount(s.combination_ids_[s.sample()]).tolist() == [3, 2, 2, 2]
+
+
+def test_powerset_ros_refuses_an_epoch_blown_up_by_many_rare_combinations_and_suggests_a_cap():
+    # 1,000 images share one label set; 300 more each have a label set of their own (label 0 with label j).
+    rows = [[0]] * 1000 + [[0, j] for j in range(1, 301)]
+    matrix = from_rows(rows, 301)
+    with pytest.raises(
+        OptionError, match=r"(?s)301 label combinations .* epoch of 301,000 draws, 232x .*target_size: 9\b"
+    ):
+        PowersetROS(matrix, seed=0)
+    capped = PowersetROS(matrix, seed=0, target_size=9)  # the suggested cap: epoch <= 3x the 1,300 images
+    assert len(capped.sample(0)) == 1000 + 300 * 9 <= 3 * 1300
+    assert len(PowersetROS(matrix, seed=0, target_size=10).sample(0)) > 3 * 1300
+
+
+def test_cap_for_epoch_is_the_largest_target_within_the_budget():
+    sizes = np.array([50, 5, 1, 1])
+    assert (
+        cap_for_epoch(sizes, 57) == 1
+        and cap_for_epoch(sizes, 59) == 2
+        and cap_for_epoch(sizes, 61) == 3
+        and cap_for_epoch(sizes, 10_000) == 50
+    )
 
 
 def test_powerset_ros_without_redraw_keeps_the_multiset_and_reshuffles():

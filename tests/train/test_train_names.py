@@ -127,3 +127,26 @@ def test_bad_loss_or_sampler_setting_exits_2(overrides, message, demo_labels, tr
     assert main(train_argv(demo_labels, tmp_path / "run", *overrides, *ONE_EPOCH)) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_powerset_epoch_too_large_for_memory_fails_before_feature_extraction(tmp_path, capsys):
+    # 1,000 images of label "a", and 300 more that each have a label combination of their own: raising every
+    # combination to the largest would need about 200x the training set per epoch. No image file exists, so
+    # reaching feature extraction would fail differently.
+    rows = ["path,tags", *(f"img{i}.jpg,a" for i in range(1000)), *(f"u{j}.jpg,a b{j}" for j in range(300))]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    argv = [
+        "train",
+        str(labels),
+        "--images",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        "sampler=powerset_ros",
+    ]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "would make an epoch of" in captured.err and "sampler_params={target_size: " in captured.err
+    assert "features (" not in captured.out + captured.err and "Traceback" not in captured.err

@@ -25,12 +25,19 @@ from tailtag.errors import OptionError
 from tailtag.losses import weights as W
 from tailtag.losses._base import Reduction, TailLoss, reduce_loss
 
+# More combinations than this make a softmax with mostly once-seen classes (and an (M, K) table that can
+# outgrow memory with thousands of labels): the powerset loss refuses and points to per-label losses.
+MAX_LABELSETS = 10_000
 
-def labelsets_from_matrix(matrix: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+
+def labelsets_from_matrix(
+    matrix: np.ndarray | sp.spmatrix, max_labelsets: int = MAX_LABELSETS
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of an (N, K) multi-hot matrix, most frequent first.
 
     Args:
         matrix: (N, K) 0/1 array or scipy sparse matrix (e.g. `LabelTable.matrix`).
+        max_labelsets: OptionError when there are more distinct rows than this.
 
     Returns:
         labelsets: (M, K) uint8 distinct rows, ordered by decreasing count, then lexicographically.
@@ -42,14 +49,26 @@ def labelsets_from_matrix(matrix: np.ndarray | sp.spmatrix) -> tuple[np.ndarray,
         n_labels = csr.shape[1]
         # Rows as tuples of positive columns: linear in nnz, never densifies N x K.
         tally = Counter(tuple(csr.indices[a:b]) for a, b in zip(csr.indptr[:-1], csr.indptr[1:], strict=True))
+        _check_count(len(tally), max_labelsets, csr.shape[0])
         rows = np.zeros((len(tally), n_labels), dtype=np.uint8)
         for i, columns in enumerate(tally):
             rows[i, list(columns)] = 1
         counts = np.fromiter(tally.values(), dtype=np.int64, count=len(tally))
     else:
         rows, counts = np.unique(np.asarray(matrix, dtype=np.uint8), axis=0, return_counts=True)
+        _check_count(len(rows), max_labelsets, int(counts.sum()))
     order = np.lexsort((*rows.T[::-1], -counts))
     return rows[order].astype(np.uint8), counts[order].astype(np.int64)
+
+
+def _check_count(n_labelsets: int, limit: int, n_rows: int) -> None:
+    if n_labelsets > limit:
+        raise OptionError(
+            f"loss powerset: the training split has {n_labelsets:,} distinct label combinations in {n_rows:,} images "
+            f"(more than {limit:,}): a softmax over that many classes, most seen once or twice, cannot learn them\n"
+            "  fix: use a per-label loss (bce, asl, focal, dbloss); to balance combinations, a sampler "
+            "(powerset_ros with a target_size, ml_ros, class_aware)"
+        )
 
 
 def check_labelsets(labelsets: object, n_labels: int | None = None) -> np.ndarray:

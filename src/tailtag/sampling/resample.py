@@ -40,8 +40,12 @@ WeightMode = Literal["inverse_freq", "sqrt_inverse_freq"]
 WeightReduce = Literal["mean", "max"]
 NegativesPolicy = Literal["class", "skip"]
 
-# An oversampled epoch this many times the training split is almost always a configuration mistake.
+# An oversampled epoch this many times the training split is almost always a configuration mistake...
 BLOWUP_WARNING = 10
+# ...and at this many times, powerset_ros refuses unless target_size is given: with many rare combinations
+# (10,000 labels) the epoch's index array alone can outgrow memory (300,000 images, 202,585 combinations:
+# 497 M draws, 15.7 GB, measured).
+BLOWUP_LIMIT = 100
 
 
 def row_reduce(
@@ -117,6 +121,15 @@ class PowersetROS(EpochSampler):
         self._members = np.argsort(self.combination_ids_, kind="stable")  # rows grouped by combination
         self._starts = np.concatenate([[0], np.cumsum(self.combination_sizes_)[:-1]])
         size = int(np.maximum(self.combination_sizes_, self.target_size_).sum())
+        if size > BLOWUP_LIMIT * self.n_images and self.target_size is None:
+            budget = 3 * self.n_images
+            raise OptionError(
+                f"powerset_ros: {len(self.combinations_):,} label combinations raised to the largest one "
+                f"({self.target_size_:,} images) would make an epoch of {size:,} draws, {size / self.n_images:,.0f}x "
+                f"the {self.n_images:,} training images\n  fix: cap the count per combination, e.g. --set "
+                f"'sampler_params={{target_size: {cap_for_epoch(self.combination_sizes_, budget)}}}' for an epoch "
+                "of about 3x the training images, or use ml_ros, repeat_factor or class_aware"
+            )
         if size > BLOWUP_WARNING * self.n_images:
             warnings.warn(
                 f"powerset_ros: {len(self.combinations_)} label combinations raised to {self.target_size_} images "
@@ -134,6 +147,19 @@ class PowersetROS(EpochSampler):
 
     def expected_multiplicity(self) -> np.ndarray:
         return np.maximum(self.target_size_ / self.combination_sizes_, 1.0)[self.combination_ids_]
+
+
+def cap_for_epoch(sizes: np.ndarray, budget: int) -> int:
+    """Largest per-combination target t >= 1 whose powerset_ros epoch, sum(max(size, t)), stays within `budget`."""
+    sizes = np.sort(np.asarray(sizes, dtype=np.int64))
+    low, high = 1, int(sizes[-1])
+    while low < high:  # the epoch grows with t: bisect on it
+        middle = (low + high + 1) // 2
+        if int(np.maximum(sizes, middle).sum()) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class ClassAwareSampler(EpochSampler):
