@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 import traceback
+import warnings
 
 from tailtag import __version__
 from tailtag.errors import TailtagError
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001 - warnings' signature
+    """A warning as a user reads it: one "warning: ..." line, without the source file and line of Python's format."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -65,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(exit_.code or 0)
     args._argv = argv  # the exact command line, recorded in run directories and reports
+    default_format = warnings.formatwarning
+    warnings.formatwarning = _plain_warning
     try:
         module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
@@ -84,3 +92,5 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        warnings.formatwarning = default_format

@@ -10,6 +10,9 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,31 @@ def test_powerset_epoch_too_large_for_memory_fails_before_feature_extraction(tmp
     captured = capsys.readouterr()
     assert "would make an epoch of" in captured.err and "sampler_params={target_size: " in captured.err
     assert "features (" not in captured.out + captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warns"),
+    [
+        (("loss=cb_bce", "top_blocks=0"), True),
+        (("loss=focal", "loss_params={class_weight: inverse_freq}", "top_blocks=0", "head=scaled"), True),
+        (("loss=cb_bce", "top_blocks=0", "optimizer=sgd"), False),  # SGD steps scale with the weights
+        (("loss=cb_bce", "top_blocks=0", "head=mlp"), False),  # the hidden layer is shared by every label
+        (("loss=cb_bce", "top_blocks=1"), False),  # the trained last stage is shared
+    ],
+)
+def test_class_weights_that_adamw_cancels_are_warned_about(overrides, warns, demo_labels, train_argv, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(train_argv(demo_labels, tmp_path / "run", *ONE_EPOCH, *overrides)) == 0
+    found = [w for w in caught if "do not depend on that factor" in str(w.message)]
+    assert bool(found) == warns
+
+
+def test_cli_prints_warnings_as_plain_lines(demo_labels, train_argv, tmp_path, child_env):
+    argv = train_argv(demo_labels, tmp_path / "run", *ONE_EPOCH, "loss=cb_bce")
+    done = subprocess.run(
+        [sys.executable, "-m", "tailtag", *argv], env=child_env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "warning: loss cb_bce: its class weights multiply each label's whole loss" in done.stderr
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr

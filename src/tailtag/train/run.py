@@ -131,6 +131,7 @@ def train(
     train_table = table.subset(train_rows)
     counts = train_table.label_counts()
     loss, multiclass_loss, prior = make_loss(train_table, config)
+    warn_if_weights_cancel(config)
     loss = loss.to(dist.device)
     n_outputs = loss.n_outputs or table.n_labels
     torch.manual_seed(config.seed)
@@ -224,6 +225,25 @@ def make_loss(train_table: LabelTable, config: TrainConfig) -> tuple[TailLoss, b
     n_outputs = loss.n_outputs or train_table.n_labels
     prior = counts / n_train if (n_outputs == train_table.n_labels and not multiclass_loss) else None
     return loss, multiclass_loss, prior
+
+
+def warn_if_weights_cancel(config: TrainConfig) -> None:
+    """Warn when the loss's per-label weights cannot change the model: a constant per-label factor scales only the
+    gradients of that label's own head parameters when nothing upstream trains (top_blocks 0, linear or scaled
+    head), and Adam's per-parameter normalisation divides such a scale out (Kingma & Ba 2015, section 2.1:
+    the step is invariant to rescaling the gradient)."""
+    weighted = config.loss in ("cb_bce", "cb_focal") or (
+        config.loss == "focal" and config.loss_params.get("class_weight", "none") != "none"
+    )
+    if weighted and config.optimizer == "adamw" and config.top_blocks == 0 and config.head in ("linear", "scaled"):
+        warnings.warn(
+            f"loss {config.loss}: its class weights multiply each label's whole loss, and with a {config.head} head "
+            "on frozen pooled features (top_blocks 0) each label trains only its own parameters, whose AdamW steps "
+            "do not depend on that factor: expect the same model as without the weights. To make them count: "
+            "optimizer=sgd, head=mlp or top_blocks>=1; or weigh positives against negatives (bce_pos_weight, "
+            "bce_weighted, asl, dbloss)",
+            stacklevel=2,
+        )
 
 
 def _cached_features(backbone, table, subsets, config, dist, on_bad_image, max_pixels, out, log):
