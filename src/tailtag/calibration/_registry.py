@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tailtag.artifacts import create_registered, load_artifact, registered, save_artifact
 from tailtag.calibration._base import ARTIFACT_VERSION, Calibrator
 from tailtag.calibration.methods import IdentityCalibration, PlattScaling, TemperatureScaling
-from tailtag.errors import LabelFileError, OptionError, TailtagError
+from tailtag.errors import TailtagError
 
 CALIBRATORS: dict[str, type[Calibrator]] = {
     "none": IdentityCalibration,
@@ -21,18 +21,12 @@ CALIBRATORS: dict[str, type[Calibrator]] = {
 
 def get_calibrator(name: str) -> type[Calibrator]:
     """The calibrator class registered as `name`; OptionError listing the valid names otherwise."""
-    if name not in CALIBRATORS:
-        raise OptionError(f"unknown calibration method {name!r}; valid methods: {', '.join(CALIBRATORS)}")
-    return CALIBRATORS[name]
+    return registered(CALIBRATORS, name, what="calibration method", plural="methods")
 
 
 def create_calibrator(name: str, **params: Any) -> Calibrator:
     """An unfitted calibrator, e.g. `create_calibrator("temperature", max_temperature=10)`."""
-    cls = get_calibrator(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise OptionError(f"calibration method {name!r}: {exc}; fix: check the parameter names") from exc
+    return create_registered(CALIBRATORS, name, params, what="calibration method", plural="methods")
 
 
 def _coef_array(data: dict[str, Any], key: str, n_labels: int, source: str) -> np.ndarray:
@@ -79,22 +73,14 @@ def calibration_from_dict(data: dict[str, Any], source: str = "calibration artif
 
 def save_calibration(calibrator: Calibrator, path: str | Path) -> Path:
     """Write the artifact as indented JSON; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(calibrator.to_dict(), indent=1) + "\n", encoding="utf-8")
-    return path
+    return save_artifact(calibrator.to_dict(), path)
 
 
 def load_calibration(path: str | Path) -> Calibrator:
     """Read an artifact written by `save_calibration`; LabelFileError naming the file (and key) otherwise."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LabelFileError(path, "file not found", fix="fit a calibration first (save_calibration)") from exc
-    except json.JSONDecodeError as exc:
-        raise LabelFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno, fix="refit the calibration") from exc
-    try:
-        return calibration_from_dict(data, source=str(path))
-    except TailtagError as exc:
-        problem = str(exc).removeprefix(f"{path}: ").split("; fix:")[0]
-        raise LabelFileError(path, problem, fix="refit the calibration and save it again") from exc
+    return load_artifact(
+        path,
+        calibration_from_dict,
+        missing_fix="fit a calibration first (save_calibration)",
+        refit_fix="refit the calibration and save it again",
+    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tailtag.errors import LabelFileError, OptionError, TailtagError
+from tailtag.artifacts import create_registered, load_artifact, registered, save_artifact
+from tailtag.errors import TailtagError
 from tailtag.thresholds._base import ARTIFACT_VERSION, Thresholds
 from tailtag.thresholds.strategies import (
     FixedThreshold,
@@ -31,18 +31,12 @@ STRATEGIES: dict[str, type[Thresholds]] = {
 
 def get_thresholds(name: str) -> type[Thresholds]:
     """The strategy class registered as `name`; OptionError listing the valid names otherwise."""
-    if name not in STRATEGIES:
-        raise OptionError(f"unknown threshold strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
+    return registered(STRATEGIES, name, what="threshold strategy", plural="strategies")
 
 
 def create_thresholds(name: str, **params: Any) -> Thresholds:
     """An unfitted strategy object, e.g. `create_thresholds("per_class_f1", shrinkage=5)`."""
-    cls = get_thresholds(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise OptionError(f"threshold strategy {name!r}: {exc}; fix: check the parameter names") from exc
+    return create_registered(STRATEGIES, name, params, what="threshold strategy", plural="strategies")
 
 
 def thresholds_from_dict(data: dict[str, Any], source: str = "thresholds artifact") -> Thresholds:
@@ -72,21 +66,14 @@ def thresholds_from_dict(data: dict[str, Any], source: str = "thresholds artifac
 
 def save_thresholds(thresholds: Thresholds, path: str | Path) -> Path:
     """Write the artifact as indented JSON; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(thresholds.to_dict(), indent=1) + "\n", encoding="utf-8")
-    return path
+    return save_artifact(thresholds.to_dict(), path)
 
 
 def load_thresholds(path: str | Path) -> Thresholds:
     """Read an artifact written by `save_thresholds`; LabelFileError if unreadable or malformed."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LabelFileError(path, "file not found", fix="fit thresholds first (tailtag evaluate)") from exc
-    except json.JSONDecodeError as exc:
-        raise LabelFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno, fix="refit the thresholds") from exc
-    try:
-        return thresholds_from_dict(data, source=str(path))
-    except TailtagError as exc:
-        raise LabelFileError(path, str(exc).removeprefix(f"{path}: "), fix="refit the thresholds") from exc
+    return load_artifact(
+        path,
+        thresholds_from_dict,
+        missing_fix="fit thresholds first (tailtag evaluate)",
+        refit_fix="refit the thresholds",
+    )

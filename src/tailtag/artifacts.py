@@ -1,0 +1,63 @@
+"""What calibration and thresholds share: a registry of fitted-object classes looked up by name, and the
+versioned JSON file each fitted object is saved as (`RUN/calibration.json`, `RUN/thresholds.json`).
+
+Errors follow the CLI's rule: an unknown name lists the valid ones; an unreadable or malformed file names
+the file (and line or key) and says how to get a good one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tailtag.errors import LabelFileError, OptionError, TailtagError
+
+T = TypeVar("T")
+
+
+def registered(registry: Mapping[str, T], name: str, *, what: str, plural: str) -> T:
+    """`registry[name]`; OptionError "unknown {what} 'name'; valid {plural}: ..." otherwise."""
+    if name not in registry:
+        raise OptionError(f"unknown {what} {name!r}; valid {plural}: {', '.join(registry)}")
+    return registry[name]
+
+
+def create_registered(
+    registry: Mapping[str, Callable[..., T]], name: str, params: dict, *, what: str, plural: str
+) -> T:
+    """An unfitted object of the class registered as `name`, built with `params`; OptionError on bad names."""
+    cls = registered(registry, name, what=what, plural=plural)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise OptionError(f"{what} {name!r}: {exc}; fix: check the parameter names") from exc
+
+
+def save_artifact(data: dict[str, Any], path: str | Path) -> Path:
+    """Write a fitted object's `to_dict()` as indented JSON; returns the path."""
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def load_artifact(path: str | Path, from_dict: Callable[..., T], *, missing_fix: str, refit_fix: str) -> T:
+    """`from_dict(data, source=path)` of a JSON artifact; LabelFileError naming the file (line, key) otherwise.
+
+    Args:
+        missing_fix: what to do when the file does not exist, e.g. "fit thresholds first (tailtag evaluate)".
+        refit_fix: what to do when it is not valid JSON or not a valid artifact.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LabelFileError(path, "file not found", fix=missing_fix) from exc
+    except json.JSONDecodeError as exc:
+        raise LabelFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno, fix=refit_fix) from exc
+    try:
+        return from_dict(data, source=str(path))
+    except TailtagError as exc:
+        problem = str(exc).removeprefix(f"{path}: ").split("; fix:")[0]
+        raise LabelFileError(path, problem, fix=refit_fix) from exc
