@@ -58,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--restart", action="store_true", help="ignore an unfinished run in --out and start over")
     shortcuts = parser.add_argument_group("shortcuts for common config keys (same as --set KEY=VALUE)")
     shortcuts.add_argument("--mode", choices=("head", "finetune"), help="head: cached features (default); finetune")
-    shortcuts.add_argument("--backbone", metavar="NAME", help="timm model name (default tf_efficientnet_lite0)")
+    shortcuts.add_argument(
+        "--backbone",
+        metavar="NAME",
+        help="timm model name (default tf_efficientnet_lite0; offline ImageNet weights: tf_efficientnet_lite0, "
+        "tf_efficientnet_lite2)",
+    )
     shortcuts.add_argument("--weights", metavar="FILE", help="backbone weights: imagenet, none, or a .safetensors/.pth")
     shortcuts.add_argument("--loss", metavar="NAME", help="loss name (listed below)")
     shortcuts.add_argument("--sampler", metavar="NAME", help="sampler name (listed below)")
