@@ -153,6 +153,7 @@ def test_powerset_epoch_too_large_for_memory_fails_before_feature_extraction(tmp
     captured = capsys.readouterr()
     assert "would make an epoch of" in captured.err and "sampler_params={target_size: " in captured.err
     assert "features (" not in captured.out + captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "run").exists()  # nothing written either
 
 
 @pytest.mark.parametrize(

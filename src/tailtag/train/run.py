@@ -111,15 +111,16 @@ def train(
             data_source=data_source,
         )
     dist = distributed.setup()
-    out = _prepare_out(Path(out), config, dist, restart, data_source)
-    log = RunLog(out, enabled=dist.is_main)
     subsets = resolve_split(table, split_dir, config)
     with warnings.catch_warnings():  # its warnings are shown once, when training builds it below
         warnings.simplefilter("ignore")
-        # A sampler that cannot work (e.g. a powerset_ros epoch too large for memory) fails before extraction.
+        # A sampler or loss that cannot work (e.g. a powerset_ros epoch too large for memory) fails before
+        # anything is written or extracted.
         create_sampler(config.sampler, table.matrix[subsets["train"]], seed=config.seed, **config.sampler_params)
         if config.loss == "powerset":
             labelsets_from_matrix(table.matrix[subsets["train"]])
+    out = _prepare_out(Path(out), config, dist, restart, data_source)
+    log = RunLog(out, enabled=dist.is_main)
     torch.manual_seed(config.seed)  # random backbone weights ('weights: none') are part of the run: seed them
     backbone = create_backbone(
         config.backbone, None if config.weights == "none" else config.weights, input_size=config.image_size or None
