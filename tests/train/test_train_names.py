@@ -132,7 +132,8 @@ def test_bad_loss_or_sampler_setting_exits_2(overrides, message, demo_labels, tr
     assert message in err and "Traceback" not in err
 
 
-def test_powerset_epoch_too_large_for_memory_fails_before_feature_extraction(tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["head", "finetune"])
+def test_powerset_epoch_too_large_for_memory_fails_before_feature_extraction(mode, tmp_path, capsys):
     # 1,000 images of label "a", and 300 more that each have a label combination of their own: raising every
     # combination to the largest would need about 200x the training set per epoch. No image file exists, so
     # reaching feature extraction would fail differently.

@@ -56,7 +56,15 @@ from tailtag.train.finetune_model import (
 )
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
-from tailtag.train.run import _finalize, _prepare_out, _save_weights, _targets, make_loss, resolve_split
+from tailtag.train.run import (
+    _finalize,
+    _prepare_out,
+    _save_weights,
+    _targets,
+    check_sampler_and_loss,
+    make_loss,
+    resolve_split,
+)
 
 
 def train_finetune(
@@ -77,10 +85,11 @@ def train_finetune(
     out of its batch, warned about once and appended to `out/skipped_images.csv`.
     """
     dist = distributed.setup()
+    subsets = resolve_split(table, split_dir, config)
+    check_sampler_and_loss(table, subsets, config)
     out = _prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
-    subsets = resolve_split(table, split_dir, config)
     train_rows, val_rows = _usable_rows(table, subsets, on_bad_image, max_pixels, out, dist, log)
     train_table = table.subset(train_rows)
     backbone, head, loss, multiclass_loss = _networks(train_table, config)

@@ -59,6 +59,20 @@ def resolve_split(table: LabelTable, split_dir: Path | None, config: TrainConfig
     return split.indices()
 
 
+def check_sampler_and_loss(table: LabelTable, subsets: dict[str, np.ndarray], config: TrainConfig) -> None:
+    """Raise now, before anything is written, extracted or decoded, if the sampler or the powerset loss cannot
+    work on the training split (e.g. a powerset_ros epoch too large for memory); their warnings wait for the
+    real construction, so they print once."""
+    from tailtag.sampling import create_sampler
+
+    train_matrix = table.matrix[subsets["train"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        create_sampler(config.sampler, train_matrix, seed=config.seed, **config.sampler_params)
+        if config.loss == "powerset":
+            labelsets_from_matrix(train_matrix)
+
+
 def _atomic_json(data: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -112,13 +126,7 @@ def train(
         )
     dist = distributed.setup()
     subsets = resolve_split(table, split_dir, config)
-    with warnings.catch_warnings():  # its warnings are shown once, when training builds it below
-        warnings.simplefilter("ignore")
-        # A sampler or loss that cannot work (e.g. a powerset_ros epoch too large for memory) fails before
-        # anything is written or extracted.
-        create_sampler(config.sampler, table.matrix[subsets["train"]], seed=config.seed, **config.sampler_params)
-        if config.loss == "powerset":
-            labelsets_from_matrix(table.matrix[subsets["train"]])
+    check_sampler_and_loss(table, subsets, config)
     out = _prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     torch.manual_seed(config.seed)  # random backbone weights ('weights: none') are part of the run: seed them
