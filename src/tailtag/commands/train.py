@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_label_arguments(parser)
     add_image_policy_arguments(parser)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = _names_help() + "\n\nevery config key: see tailtag/train/config.py or a run's config.yaml"
+    parser.epilog = _names_help() + "\n\nevery config key: see tailtag/config.py or a run's config.yaml"
     group = parser.add_argument_group("training")
     group.add_argument("--out", required=True, type=Path, metavar="RUN", help="run directory to write (or resume)")
     group.add_argument(
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tailtag.train.config import load_config
+    from tailtag.config import load_config
     from tailtag.train.run import train
 
     shortcut_keys = ("mode", "backbone", "weights", "loss", "sampler", "epochs", "seed")

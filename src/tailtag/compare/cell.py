@@ -1,17 +1,15 @@
 """One training of the grid on cached features, then every decision rule fitted on VAL and scored on TEST.
 
-The training reuses `tailtag train`'s head-mode pieces (make_loss, create_head, create_sampler,
-CachedFeatureBatches, loop.fit), so a cell is the same model `tailtag train` would produce with that config,
-best epoch selected on VAL by `select_metric`. The rules then follow the honest protocol of
-`tailtag evaluate`: calibration and thresholds are fitted on VAL only and applied unchanged to TEST.
+The training is `tailtag train`'s head mode (`tailtag.train.head.train_head`), so a cell is the same model
+`tailtag train` would produce with that config, best epoch selected on VAL by `select_metric`. The rules then
+follow the honest protocol of `tailtag evaluate`: calibration and thresholds are fitted on VAL only and applied
+unchanged to TEST.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,67 +28,29 @@ def train_probabilities(prepared: Prepared, values: dict[str, Any]) -> tuple[np.
         prepared: the comparison's features, targets and split.
         values: TrainConfig mapping (base config plus the cell's loss, sampler, head and seed).
     """
-    import torch
+    import scipy.sparse as sp
 
-    from tailtag.labels import LabelTable
-    from tailtag.models import create_head
-    from tailtag.sampling import create_sampler
-    from tailtag.train.config import make_config
-    from tailtag.train.distributed import DistInfo
-    from tailtag.train.head_mode import CachedFeatureBatches, predict_views
-    from tailtag.train.logs import RunLog
-    from tailtag.train.loop import fit
-    from tailtag.train.run import make_loss
+    from tailtag.config import make_config
+    from tailtag.train.head import HeadData, train_head
 
     started = time.perf_counter()
     config = make_config(values)
-    dist = DistInfo()  # one process, CPU: the grid's parallelism is across cells, not inside one
     train_rows, val_rows, test_rows = (prepared.rows(name) for name in ("train", "val", "test"))
-    train_table = _table(prepared, train_rows, LabelTable)
-    loss, multiclass_loss, prior = make_loss(train_table, config)
-    torch.manual_seed(config.seed)
-    n_outputs = loss.n_outputs or len(prepared.names)
-    head = create_head(
-        config.head, prepared.features.shape[2], n_outputs, hidden=config.hidden, dropout=config.dropout, prior=prior
+    data = HeadData(
+        prepared.features[:, train_rows],
+        sp.csr_matrix(prepared.targets[train_rows].astype(np.uint8)),
+        prepared.features[:, val_rows],
+        prepared.targets[val_rows],
     )
-    sampler = create_sampler(config.sampler, train_table.matrix, seed=config.seed, **config.sampler_params)
-    dense = prepared.targets[train_rows].astype(np.float32)
-    targets = dense.argmax(axis=1).astype(np.int64) if multiclass_loss else dense
-    batches = CachedFeatureBatches(
-        prepared.features[:, train_rows], targets, sampler, config.batch_size, config.seed, dist
-    )
-    val_x, test_x = prepared.features[:, val_rows], prepared.features[:, test_rows]
-    best: dict[str, Any] = {}
-
-    def validate(module: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        return prepared.targets[val_rows], predict_views(module, loss.probabilities, val_x, dist.device)
-
-    def save_best(module: torch.nn.Module, metrics: dict) -> None:
-        best["state"] = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
+    # One process on the CPU (the grid's parallelism is across cells); the weight note is `train`'s to give.
     tail = prepared.tail if prepared.tail.any() else None
-    with tempfile.TemporaryDirectory(prefix="tailtag-cell-") as run_dir:  # fit's checkpoint; nothing to keep
-        state = fit(
-            head, loss, batches=batches, steps_per_epoch=batches.steps_per_epoch(), validate=validate,
-            config=config, run_dir=Path(run_dir), dist=dist, log=RunLog(None, enabled=False),
-            save_best=save_best, tail_mask=tail,
-        )  # fmt: skip
-    head.load_state_dict(best["state"])
-    head.eval()
-    with torch.inference_mode():
-        val_p = predict_views(head, loss.probabilities, val_x, dist.device)
-        test_p = predict_views(head, loss.probabilities, test_x, dist.device)
+    trained = train_head(data, config, tail_mask=tail, warn_weights=False)
+    val_p = trained.probabilities(data.val_features)
+    test_p = trained.probabilities(prepared.features[:, test_rows])
+    state = trained.state
     info = {"best_epoch": int(state["best_epoch"]), "epochs_run": int(state["epoch"])}
     info["train_seconds"] = round(time.perf_counter() - started, 3)
     return val_p, test_p, info
-
-
-def _table(prepared: Prepared, rows: np.ndarray, table_cls):
-    import scipy.sparse as sp
-
-    paths = np.array([f"row{r}" for r in rows], dtype=object)
-    matrix = sp.csr_matrix(prepared.targets[rows].astype(np.uint8))
-    return table_cls(paths=paths, names=list(prepared.names), matrix=matrix, task=prepared.task)
 
 
 def score_rule(

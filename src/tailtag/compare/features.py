@@ -103,11 +103,11 @@ def split_rows(table: LabelTable, spec: DataSpec) -> dict[str, np.ndarray]:
 
 def prepare(config: CompareConfig, *, progress: bool = True) -> Prepared:
     """Read the labels, split them, extract (or read cached) features; drop unusable images with a warning."""
+    from tailtag.config import make_config
     from tailtag.features import extract_features
     from tailtag.models import create_backbone
+    from tailtag.models.trunk import split_backbone
     from tailtag.split import file_sha256
-    from tailtag.train.config import make_config
-    from tailtag.train.head_mode import split_backbone
 
     base = make_config(config.train)
     table = load_data(config.data)

@@ -31,8 +31,8 @@ def evaluate_hint(config: CompareConfig, rule_name: str) -> str:
 
 
 def write_best(config: CompareConfig, best: Row, path: Path) -> Path:
-    """best.yaml: loads with `tailtag.train.config.load_config`; comments carry the decision rule."""
-    from tailtag.train.config import make_config, save_config
+    """best.yaml: loads with `tailtag.config.load_config`; comments carry the decision rule."""
+    from tailtag.config import make_config, save_config
 
     resolved = make_config(best_train_values(config, best), source=str(path))
     save_config(resolved, path)

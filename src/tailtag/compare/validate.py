@@ -173,7 +173,7 @@ def _seeds(raw: Any, problems: list[str]) -> list[int]:
 def check_config(config: CompareConfig) -> list[str]:
     """Registry names, their parameters and the base training config, checked against tailtag's registries."""
     from tailtag.calibration import CALIBRATORS
-    from tailtag.train.config import make_config
+    from tailtag.config import make_config
 
     problems = _check_registry(config)
     for i, rule in enumerate(config.rules):
@@ -201,7 +201,7 @@ def check_config(config: CompareConfig) -> list[str]:
 
 
 def _check_registry(config: CompareConfig) -> list[str]:
-    from tailtag.train.config import make_config
+    from tailtag.config import make_config
 
     problems = []
     for key, items, config_key in (("losses", config.losses, "loss"), ("samplers", config.samplers, "sampler")):

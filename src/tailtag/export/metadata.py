@@ -175,7 +175,7 @@ def run_metadata(model, decision: Decision, views: list[str] | tuple[str, ...]) 
     return ExportMetadata(
         labels=list(model.names),
         task=files.task,
-        output=str(files.model.get("output", "sigmoid")),
+        output=files.model.output,
         views=list(views),
         preprocess=model.preprocess.to_dict(),
         jpeg_draft=list(draft_size(model.preprocess, views)),

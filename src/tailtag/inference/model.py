@@ -14,12 +14,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from tailtag import rundir
 from tailtag.errors import LabelFileError
 from tailtag.inference.run_files import RunFiles, read_run
 from tailtag.models import Backbone, PreprocessConfig, TagModel, create_head
-from tailtag.train.head_mode import split_backbone
-
-OUTPUTS = ("sigmoid", "softmax", "powerset_marginals")
+from tailtag.models.trunk import split_backbone
+from tailtag.rundir import OUTPUTS  # noqa: F401  (re-exported by tailtag.inference)
 
 
 class Probabilities(nn.Module):
@@ -108,36 +108,29 @@ def load_model(run: str | RunFiles) -> RunModel:
     """Rebuild the model of the run directory `run` (a path or `read_run`'s result)."""
     files = run if isinstance(run, RunFiles) else read_run(run)
     info = files.model
-    described = info["backbone"]
+    described = info.backbone
     # An empty timm model of the run's architecture: every tensor comes from model.safetensors below.
     network = timm.create_model(described["name"], pretrained=False, num_classes=0)
     preprocess = PreprocessConfig(**described["preprocess"])
     # Head mode keeps the trunk frozen, so its cached activations are those of the original weights.
     weights_id = described["weights_id"] if files.config.mode == "head" else "run:pending"
     backbone = Backbone(described["name"], network, int(network.num_features), preprocess, weights_id)
-    weights_file = files.file("model.safetensors")
+    weights_file = files.file(rundir.WEIGHTS)
     try:
         state = load_file(str(weights_file))
     except Exception as exc:  # safetensors raises several types for damaged files
         raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
     _load_part(backbone.model, state, "backbone.", weights_file)
-    head_info = info["head"]
+    head_info = info.head
     head = create_head(
-        head_info["name"],
-        int(head_info["in_features"]),
-        int(head_info["n_outputs"]),
-        hidden=int(head_info.get("hidden", 512)),
-        dropout=float(head_info.get("dropout", 0.0)),
+        head_info.name, head_info.in_features, head_info.n_outputs, hidden=head_info.hidden, dropout=head_info.dropout
     )
     _load_part(head, state, "head.", weights_file)
-    output = info.get("output", "sigmoid")
-    if output not in OUTPUTS:
-        raise LabelFileError(files.file("model.json"), f"key 'output' is {output!r}, expected one of {OUTPUTS}")
-    labelsets = torch.tensor(info["labelsets"], dtype=torch.float32) if output == "powerset_marginals" else None
+    labelsets = torch.tensor(info.labelsets, dtype=torch.float32) if info.labelsets is not None else None
     if files.config.mode != "head":
         backbone.weights_id = f"run:{_digest(state)}"
     backbone.model.eval()
-    return RunModel(files, backbone, head.eval(), Probabilities(output, labelsets).eval())
+    return RunModel(files, backbone, head.eval(), Probabilities(info.output, labelsets).eval())
 
 
 def _load_part(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, source) -> None:

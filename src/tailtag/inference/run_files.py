@@ -6,19 +6,19 @@ once, naming the file and what to do, instead of as a KeyError deep inside a com
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tailtag import rundir
+from tailtag.config import TrainConfig, load_config
 from tailtag.errors import LabelFileError, TailtagError
 from tailtag.labels import LabelTable
 from tailtag.labels.options import ReadOptions
 from tailtag.labels.readers import read_labels
-from tailtag.train.config import TrainConfig, load_config
+from tailtag.rundir import ModelInfo, read_json
 
-DATA_FILE = "data.json"
-_REQUIRED = ("config.yaml", "model.json", "labels.json", "model.safetensors")
+DATA_FILE = rundir.DATA
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class RunFiles:
     Attributes:
         path: the run directory.
         config: the resolved training config (config.yaml).
-        model: model.json: backbone identity and preprocessing, head, output kind, views (+ labelsets).
+        model: model.json (`ModelInfo`): backbone identity and preprocessing, head, output kind, views.
         labels: labels.json: names in column order, task, training counts, head/medium/tail buckets.
         data: data.json: the label file, its read options and the image folder the run was trained on
             (None for runs written before data.json existed, or trained from a table in Python).
@@ -36,7 +36,7 @@ class RunFiles:
 
     path: Path
     config: TrainConfig
-    model: dict[str, Any]
+    model: ModelInfo
     labels: dict[str, Any]
     data: dict[str, Any] | None
 
@@ -76,43 +76,24 @@ class RunFiles:
         return table.with_root(self.data["images"]) if self.data.get("images") else table
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """A JSON object from `path`; LabelFileError naming the file and the fix otherwise."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LabelFileError(
-            path, f"{what} not found", fix="point at a run directory written by tailtag train"
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LabelFileError(path, f"{what} is not valid JSON ({exc})", fix="retrain, or restore the file") from exc
-    if not isinstance(data, dict):
-        raise LabelFileError(path, f"{what} must hold a JSON object, got {type(data).__name__}", fix="retrain")
-    return data
-
-
 def read_run(path: str | Path) -> RunFiles:
-    """Check and read the run directory `path` (see `tailtag.train.run` for its layout)."""
+    """Check and read the run directory `path` (see `tailtag.rundir` for its layout)."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise TailtagError(f"run directory {path} does not exist\n  fix: pass the --out folder of a tailtag train run")
-    missing = [name for name in _REQUIRED if not (path / name).is_file()]
+    missing = [name for name in rundir.REQUIRED if not (path / name).is_file()]
     if missing:
-        unfinished = (path / "checkpoint.pt").is_file()
+        unfinished = (path / rundir.CHECKPOINT).is_file()
         hint = (
             "the run is unfinished: rerun the same tailtag train command to finish it"
             if unfinished
             else ("pass the --out folder of a finished tailtag train run")
         )
         raise TailtagError(f"run directory {path} lacks {', '.join(missing)}\n  fix: {hint}")
-    model = read_json(path / "model.json", "model description")
-    labels = read_json(path / "labels.json", "label description")
-    for key, owner, file in (
-        ("backbone", model, "model.json"),
-        ("head", model, "model.json"),
-        ("names", labels, "labels.json"),
-    ):
-        if key not in owner:
-            raise LabelFileError(path / file, f"key {key!r} is missing", fix="retrain with this tailtag version")
+    model = ModelInfo.from_dict(read_json(path / rundir.MODEL, "model description"), source=path / rundir.MODEL)
+    labels = read_json(path / rundir.LABELS, "label description")
+    if "names" not in labels:
+        raise LabelFileError(path / rundir.LABELS, "key 'names' is missing", fix="retrain with this tailtag version")
     data = read_json(path / DATA_FILE, "data source") if (path / DATA_FILE).is_file() else None
-    return RunFiles(path=path, config=load_config(path / "config.yaml"), model=model, labels=labels, data=data)
+    config = load_config(path / rundir.CONFIG, allow_empty=False)
+    return RunFiles(path=path, config=config, model=model, labels=labels, data=data)

@@ -23,7 +23,7 @@ from torch import nn
 
 from tailtag.images import DEFAULT_MAX_PIXELS, ImageProblem
 from tailtag.inference.model import RunModel
-from tailtag.train.head_mode import predict_views, split_backbone
+from tailtag.models.trunk import predict_views, split_backbone
 
 
 @dataclass

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from tailtag.errors import OptionError
 from tailtag.losses import multiclass as mc
@@ -37,11 +38,20 @@ from tailtag.losses.two_way import TwoWayLoss, make_two_way
 
 @dataclass(frozen=True)
 class LossInfo:
-    """A registry entry: `factory(class_counts, n_samples, **params)`, the task it trains, a summary line."""
+    """A registry entry: `factory(class_counts, n_samples, **params)`, the task it trains, a summary line.
+
+    `data_params(train_matrix) -> dict` gives the parameters a loss derives from the training labels
+    themselves (the powerset loss's label combinations); `loss_for_training` passes them to the factory.
+    """
 
     factory: Callable[..., TailLoss]
     task: LossTask
     summary: str
+    data_params: Callable[[Any], dict[str, Any]] | None = None
+
+
+def _powerset_data(train_matrix: Any) -> dict[str, Any]:
+    return {"labelsets": labelsets_from_matrix(train_matrix)[0]}
 
 
 LOSSES: dict[str, LossInfo] = {
@@ -60,7 +70,9 @@ LOSSES: dict[str, LossInfo] = {
         DistributionBalancedLoss, "multilabel", "distribution-balanced loss (Wu et al. 2020): re-balancing + NTR"
     ),
     "two_way": LossInfo(make_two_way, "multilabel", "two-way multi-label loss (Kobayashi 2023; tp, tn)"),
-    "powerset": LossInfo(make_powerset, "multilabel", "softmax over the label combinations seen in training"),
+    "powerset": LossInfo(
+        make_powerset, "multilabel", "softmax over the label combinations seen in training", _powerset_data
+    ),
     "ce": LossInfo(mc.make_ce, "multiclass", "softmax cross-entropy"),
     "weighted_ce": LossInfo(mc.make_weighted_ce, "multiclass", "cross-entropy weighted by inverse class frequency"),
     "focal_ce": LossInfo(mc.make_focal_ce, "multiclass", "multi-class focal loss (gamma)"),
@@ -132,6 +144,22 @@ def create_loss(name: str, *, class_counts: np.ndarray, n_samples: int, **params
         raise OptionError(f"loss {name!r}: {error}") from None
 
 
+def loss_data_params(name: str, train_matrix: Any) -> dict[str, Any]:
+    """The parameters loss `name` derives from the (N, K) 0/1 training matrix (empty for most losses);
+    raises OptionError when the data cannot support the loss (e.g. too many label combinations)."""
+    info = _info(name)
+    return info.data_params(train_matrix) if info.data_params is not None else {}
+
+
+def loss_for_training(name: str, train_matrix: Any, **params: Any) -> TailLoss:
+    """`create_loss` from the (N, K) 0/1 training matrix (scipy sparse or dense): label counts, N, and the
+    parameters the loss derives from the labels (`loss_data_params`)."""
+    matrix = sp.csr_matrix(train_matrix)
+    counts = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
+    extra = loss_data_params(name, matrix)
+    return create_loss(name, class_counts=counts, n_samples=matrix.shape[0], **extra, **params)
+
+
 __all__ = [
     "LOSSES",
     "LOSS_NAMES",
@@ -152,6 +180,8 @@ __all__ = [
     "create_loss",
     "describe_losses",
     "labelsets_from_matrix",
+    "loss_data_params",
+    "loss_for_training",
     "loss_params",
     "loss_task",
 ]

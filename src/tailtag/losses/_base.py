@@ -86,5 +86,10 @@ class TailLoss(nn.Module):
         """
         return torch.sigmoid(logits.float()) if self.task == "multilabel" else torch.softmax(logits.float(), dim=1)
 
+    def output_info(self) -> dict:
+        """How a saved model turns this loss's logits into probabilities (model.json's "output" and what it
+        needs): softmax for multi-class losses, else sigmoid. Losses with other outputs override this."""
+        return {"output": "softmax" if self.task == "multiclass" else "sigmoid"}
+
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, n_outputs={self.n_outputs}"

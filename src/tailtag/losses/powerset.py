@@ -134,6 +134,10 @@ class PowersetLoss(TailLoss):
         """Per-label probabilities (B, K) for prediction: the marginals."""
         return self.marginals(logits)
 
+    def output_info(self) -> dict:
+        """Saved models score with the marginals over the (M, K) label combinations."""
+        return {"output": "powerset_marginals", "labelsets": self.labelsets.cpu().numpy().astype(int).tolist()}
+
     def check_inputs(self, logits: Tensor, targets: Tensor) -> None:
         """Logits (B, M) against multi-hot targets (B, K)."""
         if targets.ndim != 2 or targets.shape[1] != self.n_labels:

@@ -1,6 +1,6 @@
 """`finetune` mode: train backbone and head end to end on augmented images.
 
-Same run directory as `head` mode (see `tailtag.train.run`), but every step decodes images in DataLoader
+Same run directory as `head` mode (see `tailtag.rundir`), but every step decodes images in DataLoader
 workers, augments them (minority-targeted, see `tailtag.train.augment`) and back-propagates through the
 backbone, of which `finetune_blocks` can freeze all but the last N blocks (`tailtag.train.finetune_model`).
 Validation averages the probabilities of each image and of its mirror image (flip test-time augmentation).
@@ -25,6 +25,8 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader
 
+from tailtag import rundir
+from tailtag.config import TrainConfig
 from tailtag.data import ImageDataset
 from tailtag.errors import TailtagError
 from tailtag.images import DEFAULT_MAX_PIXELS, apply_policy, check_images
@@ -44,7 +46,6 @@ from tailtag.sampling import create_sampler
 from tailtag.stats.imbalance import assign_buckets
 from tailtag.train import distributed
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
-from tailtag.train.config import TrainConfig
 from tailtag.train.finetune_data import DecodeProblems, EpochBatches, ImageBatches, ToDevice, make_loader, to_device_fn
 from tailtag.train.finetune_model import (
     FinetuneModel,
@@ -56,15 +57,8 @@ from tailtag.train.finetune_model import (
 )
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
-from tailtag.train.run import (
-    _finalize,
-    _prepare_out,
-    _save_weights,
-    _targets,
-    check_sampler_and_loss,
-    make_loss,
-    resolve_split,
-)
+from tailtag.train.output import prepare_out, save_weights, write_run
+from tailtag.train.setup import check_sampler_and_loss, make_loss, resolve_split, training_targets
 
 
 def train_finetune(
@@ -87,7 +81,7 @@ def train_finetune(
     dist = distributed.setup()
     subsets = resolve_split(table, split_dir, config)
     check_sampler_and_loss(table, subsets, config)
-    out = _prepare_out(Path(out), config, dist, restart, data_source)
+    out = prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     train_rows, val_rows = _usable_rows(table, subsets, on_bad_image, max_pixels, out, dist, log)
@@ -95,7 +89,7 @@ def train_finetune(
     backbone, head, loss, multiclass_loss = _networks(train_table, config)
     model = _build_model(backbone.model, head, config, dist, log)
     loss, precision = loss.to(dist.device), mixed_precision(config.amp, dist.device)
-    problems = DecodeProblems(out / "skipped_images.csv", log, rank=dist.rank)
+    problems = DecodeProblems(out / rundir.SKIPPED, log, rank=dist.rank)
     feed = _Feed(table, config, backbone.preprocess, max_pixels, dist, problems)
     batches = feed.training(train_rows, _strong_rows(train_table, config, log), multiclass_loss)
     validate = feed.validation(val_rows, loss, precision) if dist.is_main else None
@@ -109,7 +103,7 @@ def train_finetune(
     tail_mask = np.array([bucket == "tail" for bucket in buckets])
 
     def save_best(module: nn.Module, metrics: dict) -> None:
-        _save_weights(module.state_dict(), out / "best.safetensors")
+        save_weights(module.state_dict(), out / rundir.BEST_WEIGHTS)
 
     state = fit(
         _wrap_ddp(model, dist), loss, batches=batches, steps_per_epoch=steps, validate=validate, config=config,
@@ -117,8 +111,11 @@ def train_finetune(
         autocast=precision.autocast, scaler=precision.scaler,
     )  # fmt: skip
     if dist.is_main:
-        model.load_state_dict(load_file(str(out / "best.safetensors")))
-        _finalize(out, table, config, backbone, head, loss, state, subsets, train_rows, val_rows, counts, buckets, log)
+        model.load_state_dict(load_file(str(out / rundir.BEST_WEIGHTS)))
+        write_run(
+            out, table=table, config=config, backbone=backbone, head=head, loss=loss, state=state, subsets=subsets,
+            train_rows=train_rows, val_rows=val_rows, counts=counts, buckets=buckets, log=log,
+        )  # fmt: skip
     distributed.barrier(dist)
     distributed.teardown(dist)
     return state["best_metrics"]
@@ -129,7 +126,7 @@ def _networks(train_table: LabelTable, config: TrainConfig) -> tuple[Backbone, n
     torch.manual_seed(config.seed)  # random backbone weights ('weights: none') and the head start from the seed
     weights = None if config.weights == "none" else config.weights
     backbone = create_backbone(config.backbone, weights, input_size=config.image_size or None)
-    loss, multiclass_loss, prior = make_loss(train_table, config)
+    loss, multiclass_loss, prior = make_loss(train_table.matrix, config)
     n_outputs = loss.n_outputs or train_table.n_labels
     head = create_head(
         config.head, backbone.num_features, n_outputs, hidden=config.hidden, dropout=config.dropout, prior=prior
@@ -143,7 +140,7 @@ def _usable_rows(table, subsets, on_bad_image, max_pixels, out, dist, log) -> tu
     check = check_images(
         table.paths[rows], mode="header", find_duplicates=False, max_pixels=max_pixels, root=table.image_root
     )
-    report = out / "skipped_images.csv" if on_bad_image == "skip" and dist.is_main else None
+    report = out / rundir.SKIPPED if on_bad_image == "skip" and dist.is_main else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         keep, summary = apply_policy(check, on_bad_image, report)
@@ -262,7 +259,7 @@ class _Feed:
         local_batch = max(1, config.batch_size // self.dist.world_size)
         order = EpochBatches(sampler, local_batch, config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
         loader = make_loader(dataset, **self.loader_options, batch_sampler=order)
-        targets = torch.from_numpy(_targets(self.table, rows, multiclass_loss))
+        targets = torch.from_numpy(training_targets(self.table.matrix[rows], multiclass_loss))
         return ImageBatches(loader, order, targets, self.to_device, self.problems)
 
     def validation(self, rows: np.ndarray, loss: TailLoss, precision: Precision) -> Callable:

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from tailtag.config import TrainConfig
 from tailtag.errors import TailtagError
 from tailtag.metrics import multilabel_metrics
 from tailtag.train import distributed
 from tailtag.train.checkpoint import load_checkpoint, save_atomic
 from tailtag.train.collapse import collapse_warnings
-from tailtag.train.config import TrainConfig
 from tailtag.train.logs import RunLog
 
 Batches = Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
