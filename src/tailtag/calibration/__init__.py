@@ -2,9 +2,10 @@
 temperature and Platt scaling with a versioned JSON artifact, plus multi-label ECE and reliability curves.
 
 Example:
+    >>> from tailtag.rundir import CALIBRATION  # the file name, calibration.json
     >>> cal = create_calibrator("temperature").fit(val_targets, val_probabilities, names=table.names)
-    >>> save_calibration(cal, run_dir / "calibration.json")
-    >>> calibrated = load_calibration(run_dir / "calibration.json").transform(test_probabilities)
+    >>> save_calibration(cal, run_dir / CALIBRATION)
+    >>> calibrated = load_calibration(run_dir / CALIBRATION).transform(test_probabilities)
     >>> expected_calibration_error(test_targets, calibrated).overall
 """
 

@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from tailtag import rundir
 from tailtag.commands._common import add_label_arguments, command_line, load_table
 
 _TABLE_ROWS = 40
@@ -88,9 +89,9 @@ def _write_outputs(out: Path, evaluation, args: argparse.Namespace) -> list[Path
     from tailtag.evaluation.files import write_metrics, write_per_class, write_problems
 
     out.mkdir(parents=True, exist_ok=True)
-    written = [write_metrics(evaluation.summary, out / "metrics.json"), write_per_class(evaluation.summary, out)]
+    written = [write_metrics(evaluation.summary, out / rundir.METRICS), write_per_class(evaluation.summary, out)]
     if evaluation.problems:
-        written.append(write_problems(evaluation.problems, out / "skipped_images.csv"))
+        written.append(write_problems(evaluation.problems, out / rundir.SKIPPED))
     if not args.no_report:
         written.append(write_run_report(out / "report.html", evaluation, command_line(args)))
     return written
@@ -105,7 +106,7 @@ def write_run_report(path: Path, evaluation, command: str) -> Path:
     files = read_run(evaluation.summary["run"])
     arrays = evaluation.arrays
     history = []
-    metrics_file = files.file("metrics.json")
+    metrics_file = files.file(rundir.METRICS)
     if metrics_file.is_file():
         history = json.loads(metrics_file.read_text(encoding="utf-8")).get("history", [])
     trained_with = (files.data or {}).get("command", "")
@@ -120,7 +121,7 @@ def write_run_report(path: Path, evaluation, command: str) -> Path:
         buckets=[str(b) for b in arrays.buckets],
         history=history,
         command=f"{trained_with}\n{command}" if trained_with else command,
-        config_yaml=files.file("config.yaml").read_text(encoding="utf-8"),
+        config_yaml=files.file(rundir.CONFIG).read_text(encoding="utf-8"),
         task=files.task,
     )
     return write_report(path, json_ready(evaluation.summary), data)

@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tailtag import rundir
 from tailtag.commands._common import warnings_as_lines
 
 
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if result.parity.source != "validation":
         print(
             "WARNING: parity was checked on synthetic images, not on the run's validation images; to check on real "
-            f"images, make the data of {args.run / 'data.json'} and {args.run / 'split'} readable and export again",
+            f"images, make the data of {args.run / rundir.DATA} and {args.run / rundir.SPLIT} readable and export "
+            "again",
             file=sys.stderr,
         )
     return 0

@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from tailtag import rundir
 from tailtag.commands._common import (
     add_image_policy_arguments,
     add_label_arguments,
@@ -109,7 +110,7 @@ def _fit_decision(out: Path, table) -> None:
         )
     print(
         f"chose {decision.calibrator.method} calibration + {decision.thresholds.strategy} thresholds "
-        f"(from {thresholds.min():.3f} to {thresholds.max():.3f}): {out / 'calibration.json'}, "
-        f"{out / 'thresholds.json'}",
+        f"(from {thresholds.min():.3f} to {thresholds.max():.3f}): {out / rundir.CALIBRATION}, "
+        f"{out / rundir.THRESHOLDS}",
         flush=True,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tailtag import rundir
 from tailtag.errors import OptionError, TailtagError
 from tailtag.evaluation.cross_fit import cross_fitted
 from tailtag.evaluation.select import select_rule
@@ -236,6 +237,6 @@ def _validation_targets(files: RunFiles, table: LabelTable, names: list[str]) ->
 
 def _n_train(files: RunFiles) -> int:
     try:
-        return int(json.loads((files.path / "metrics.json").read_text(encoding="utf-8"))["n_train"])
+        return int(json.loads((files.file(rundir.METRICS)).read_text(encoding="utf-8"))["n_train"])
     except (OSError, ValueError, KeyError, TypeError):
         return int(max(np.max(files.labels["train_counts"]), 1))

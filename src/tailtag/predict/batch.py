@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from tailtag import __version__
+from tailtag import __version__, rundir
 from tailtag.data import ImageDataset, prefetch_in_thread
 from tailtag.errors import OptionError
 from tailtag.features.progress import Progress
@@ -102,7 +102,7 @@ def job_fingerprint(
 ) -> dict[str, Any]:
     """The identity of a prediction job: the run's files, backend, output-changing options and the input list."""
     run = tagger.model.run.path
-    names = ["model.json", "config.yaml", "model.safetensors", "thresholds.json", "calibration.json"]
+    names = [rundir.MODEL, rundir.CONFIG, rundir.WEIGHTS, rundir.THRESHOLDS, rundir.CALIBRATION]
     if backend == "onnx":
         names.append("model.onnx")
     return {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tailtag import rundir
 from tailtag.calibration import ARTIFACT_VERSION as CALIBRATION_VERSION
 from tailtag.calibration import (
     Calibrator,
@@ -26,8 +27,8 @@ from tailtag.calibration import (
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._registry import create_thresholds, load_thresholds, save_thresholds
 
-THRESHOLDS_FILE = "thresholds.json"
-CALIBRATION_FILE = "calibration.json"
+THRESHOLDS_FILE = rundir.THRESHOLDS
+CALIBRATION_FILE = rundir.CALIBRATION
 DEFAULT_STRATEGY = "per_class_f1"
 DEFAULT_CALIBRATION = "temperature"
 
