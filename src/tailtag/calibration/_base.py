@@ -43,7 +43,7 @@ def check_probability_range(p: np.ndarray, where: str) -> None:
 def as_targets_probabilities(targets: object, probabilities: object, *, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert a (targets, probabilities) pair for `fit` and the ECE functions.
 
-    Same checks and messages as `tailtag.thresholds._arrays.as_targets_scores`, plus the [0, 1] range, but the
+    Same checks and messages as `tailtag.metrics.arrays.as_targets_scores`, plus the [0, 1] range, but the
     0/1 test of integer targets is a min/max (np.isin takes ~0.7 s on an 8,000 x 6,941 int8 array).
 
     Args:

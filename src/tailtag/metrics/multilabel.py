@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from tailtag.thresholds._ranks import average_precision, column_ranks
+from tailtag.metrics.ranks import average_precision, column_ranks
 
 SELECTION_METRICS = ("macro_f1", "micro_f1", "mAP", "tail_mAP", "minority_recall", "label_accuracy")
 

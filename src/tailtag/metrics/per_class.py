@@ -1,5 +1,5 @@
 """Per-class multi-label metrics and their averages (scikit-learn definitions; AP and ROC-AUC computed in
-`tailtag.thresholds._ranks` for speed).
+`tailtag.metrics.ranks` for speed).
 
 Explicit policy for degenerate labels (scikit-learn's `zero_division=0` for the thresholded ones):
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tailtag.thresholds._ranks import average_precision, column_ranks, roc_auc
+from tailtag.metrics.ranks import average_precision, column_ranks, roc_auc
 
 
 def per_class_metrics(targets: np.ndarray, scores: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:

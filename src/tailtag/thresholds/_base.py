@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tailtag.errors import TailtagError
-from tailtag.thresholds._arrays import as_scores, as_targets_scores
+from tailtag.metrics.arrays import as_scores, as_targets_scores
 
 ARTIFACT_VERSION = 1
 

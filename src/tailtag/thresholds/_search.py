@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tailtag.thresholds._ranks import best_f1_cut, column_ranks
+from tailtag.metrics.ranks import best_f1_cut, column_ranks
 
 _BLOCK_CELLS = 4_000_000  # about 32 MB per float64 work array
 

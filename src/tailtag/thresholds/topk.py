@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tailtag.errors import OptionError
-from tailtag.thresholds._arrays import as_scores
+from tailtag.metrics.arrays import as_scores
 from tailtag.thresholds._base import Thresholds
 
 
