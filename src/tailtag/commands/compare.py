@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tailtag.compare import compare, format_table, parse_compare_config
-    from tailtag.compare.grid import load_compare_config
+    from tailtag.compare.validate import load_compare_config
 
     if args.jobs is not None and args.jobs < 1:
         raise OptionError(f"--jobs must be >= 1, got {args.jobs}")

@@ -7,11 +7,10 @@ from tailtag.compare.grid import (
     DataSpec,
     Rule,
     Training,
-    load_compare_config,
-    parse_compare_config,
 )
 from tailtag.compare.leaderboard import Row, build_rows, format_table, paired, rank, write_csv
 from tailtag.compare.pipeline import OUTPUT_FILES, compare, default_jobs
+from tailtag.compare.validate import load_compare_config, parse_compare_config
 
 __all__ = [
     "OUTPUT_FILES",

@@ -1,4 +1,5 @@
-"""`tailtag compare` CONFIG files: parsing, up-front validation and expansion into trainings and cells.
+"""`tailtag compare` CONFIG files: the grid they describe and its expansion into trainings and cells (reading and
+checking a CONFIG file: `tailtag.compare.validate`).
 
 A grid is losses x samplers x heads x decision rules x seeds. One *training* is a (loss, sampler, head,
 seed) tuple; decision rules need no retraining, so every training is scored under each rule and a *cell*
@@ -22,12 +23,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-from tailtag.errors import OptionError
 
 TOP_KEYS = ("data", "train", "losses", "samplers", "heads", "thresholds", "seeds", "rank_by", "baseline")
 DATA_KEYS = ("labels", "images", "options", "split", "fractions", "split_seed")
@@ -140,29 +136,3 @@ def training_key(config: CompareConfig, training: Training, data_id: str) -> str
 
 def cell_key(train_key: str, rule: Rule) -> str:
     return digest({"training": train_key, "rule": dataclasses.asdict(rule)})
-
-
-def load_compare_config(path: str | Path) -> CompareConfig:
-    """Read and validate a CONFIG file; every problem is reported at once as one OptionError."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OptionError(f"CONFIG {path}: file not found\n  fix: give the path of a compare YAML file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise OptionError(f"CONFIG {path}: not valid YAML ({error})") from None
-    if not isinstance(raw, dict):
-        raise OptionError(f"CONFIG {path}: expected a mapping with keys {', '.join(TOP_KEYS)}, got {raw!r:.60}")
-    return parse_compare_config(raw, source=str(path))
-
-
-def parse_compare_config(raw: dict[str, Any], *, source: str = "config") -> CompareConfig:
-    """A validated CompareConfig from a mapping (the YAML content)."""
-    from tailtag.compare.validate import check_config, parse_sections
-
-    config, problems = parse_sections(raw, source)
-    if config is not None:
-        problems += check_config(config)
-    if problems:
-        raise OptionError(f"{source}: " + ("\n  ".join(["bad compare config:", *problems])))
-    return config

@@ -1,9 +1,12 @@
-"""Up-front validation of a compare CONFIG: every problem (key, what was expected, what was found) at once,
+"""Reading and up-front validation of a compare CONFIG: every problem (key, what was expected, what was found) at once,
 before any feature is extracted or model trained, so a typo in cell 37 costs seconds instead of minutes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tailtag.compare.grid import (
     DATA_KEYS,
@@ -256,3 +259,27 @@ def _check_baseline(config: CompareConfig) -> list[str]:
         if key in lists and value not in lists[key]:
             problems.append(f"'baseline.{key}' is {value!r}, which is not in the grid; choose one of {lists[key]}")
     return problems
+
+
+def load_compare_config(path: str | Path) -> CompareConfig:
+    """Read and validate a CONFIG file; every problem is reported at once as one OptionError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OptionError(f"CONFIG {path}: file not found\n  fix: give the path of a compare YAML file") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise OptionError(f"CONFIG {path}: not valid YAML ({error})") from None
+    if not isinstance(raw, dict):
+        raise OptionError(f"CONFIG {path}: expected a mapping with keys {', '.join(TOP_KEYS)}, got {raw!r:.60}")
+    return parse_compare_config(raw, source=str(path))
+
+
+def parse_compare_config(raw: dict[str, Any], *, source: str = "config") -> CompareConfig:
+    """A validated CompareConfig from a mapping (the YAML content)."""
+    config, problems = parse_sections(raw, source)
+    if config is not None:
+        problems += check_config(config)
+    if problems:
+        raise OptionError(f"{source}: " + ("\n  ".join(["bad compare config:", *problems])))
+    return config
