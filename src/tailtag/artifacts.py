@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tailtag.errors import LabelFileError, OptionError, TailtagError
+from tailtag.fileio import write_json
 
 T = TypeVar("T")
 
@@ -36,10 +37,8 @@ def create_registered(
 
 
 def save_artifact(data: dict[str, Any], path: str | Path) -> Path:
-    """Write a fitted object's `to_dict()` as indented JSON; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    return path
+    """Write a fitted object's `to_dict()` as indented JSON, atomically; returns the path."""
+    return write_json(path, data, indent=1, end="\n")
 
 
 def load_artifact(path: str | Path, from_dict: Callable[..., T], *, missing_fix: str, refit_fix: str) -> T:

@@ -271,7 +271,8 @@ def load_config(
                 "  fix: restore the file, or retrain the run"
             )
         if loaded is not None and not isinstance(loaded, dict):
-            raise OptionError(f"--config {path}: expected a mapping of key: value, got {type(loaded).__name__}")
+            where, fix = (f"--config {path}", "") if allow_empty else (str(path), "\n  fix: restore the file, or retrain")
+            raise OptionError(f"{where}: expected a mapping of key: value, got {type(loaded).__name__}{fix}")
         values.update(loaded or {})
     values.update(parse_overrides(overrides or []))
     return make_config(values, source=str(path) if path else "--set")

@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 
 from tailtag.errors import TailtagError
+from tailtag.metrics.arrays import as_targets_scores
 from tailtag.metrics.per_class import averaged_metrics, per_class_metrics
 from tailtag.metrics.ranking import ranking_metrics
-from tailtag.metrics.arrays import as_targets_scores
 
 BUCKET_ORDER = ("head", "medium", "tail")
 

@@ -1,7 +1,10 @@
 """From a model's raw probabilities to tags: per-label calibration, then the fitted thresholds.
 
 The pair is fitted once on a run's validation split and saved next to the model (calibration.json,
-thresholds.json), so evaluation, batch prediction, export and the service all decide the same way.
+thresholds.json), so evaluation, batch prediction, export and the service all decide the same way. The two
+files are one unit: each carries the same `decision_id` (a hash of both contents), each is written atomically,
+and `load_decision` refuses a run where one is missing, unreadable or from another fit (a crash between the
+two writes), naming the file and the fix, instead of silently deciding without calibration.
 Calibration comes first: a monotone per-label map leaves each label's ranking unchanged, but it puts the
 labels on one probability scale, which is what a shared global threshold (and the shrinkage of per-label
 thresholds toward it) assumes.
@@ -9,6 +12,8 @@ thresholds toward it) assumes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from tailtag import rundir
-from tailtag.calibration import ARTIFACT_VERSION as CALIBRATION_VERSION
-from tailtag.calibration import (
-    Calibrator,
-    calibration_from_dict,
-    create_calibrator,
-    load_calibration,
-    save_calibration,
-)
+from tailtag.artifacts import save_artifact
+from tailtag.calibration import Calibrator, create_calibrator, load_calibration
+from tailtag.errors import LabelFileError
 from tailtag.thresholds._base import Thresholds
-from tailtag.thresholds._registry import create_thresholds, load_thresholds, save_thresholds
+from tailtag.thresholds._registry import create_thresholds, load_thresholds
 
 THRESHOLDS_FILE = rundir.THRESHOLDS
 CALIBRATION_FILE = rundir.CALIBRATION
+DECISION_ID = "decision_id"
 DEFAULT_STRATEGY = "per_class_f1"
 DEFAULT_CALIBRATION = "temperature"
 
@@ -54,12 +55,22 @@ class Decision:
         return self.thresholds.predict(self.probabilities(raw))
 
     def save(self, directory: str | Path) -> tuple[Path, Path]:
-        """Write calibration.json and thresholds.json into `directory`."""
+        """Write calibration.json and thresholds.json into `directory`, both stamped with one `decision_id`."""
         directory = Path(directory)
+        calibration, thresholds = self.calibrator.to_dict(), self.thresholds.to_dict()
+        for part in (calibration, thresholds):
+            part.pop(DECISION_ID, None)
+        stamp = {DECISION_ID: decision_id(calibration, thresholds)}
         return (
-            save_calibration(self.calibrator, directory / CALIBRATION_FILE),
-            save_thresholds(self.thresholds, directory / THRESHOLDS_FILE),
+            save_artifact({**calibration, **stamp}, directory / CALIBRATION_FILE),
+            save_artifact({**thresholds, **stamp}, directory / THRESHOLDS_FILE),
         )
+
+
+def decision_id(calibration: dict, thresholds: dict) -> str:
+    """16 hex digits of SHA-256 over both artifacts (canonical JSON): the same fit gives the same id."""
+    canonical = json.dumps([calibration, thresholds], sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def fit_decision(
@@ -87,16 +98,39 @@ def fit_decision(
 
 
 def load_decision(directory: str | Path) -> Decision | None:
-    """The decision saved in `directory`, or None when it has no thresholds.json (calibration optional)."""
+    """The decision saved in `directory`; None when neither of its files exists (not fitted yet).
+
+    Raises:
+        LabelFileError: one file without the other, a file that cannot be read, or two files from different
+            fits (different `decision_id`, or one stamped and one not); the message names the file and the fix,
+            `tailtag evaluate RUN --refit`.
+    """
     directory = Path(directory)
-    if not (directory / THRESHOLDS_FILE).is_file():
+    paths = {name: directory / name for name in rundir.DECISION_FILES}
+    present = [name for name, path in paths.items() if path.is_file()]
+    if not present:
         return None
-    thresholds = load_thresholds(directory / THRESHOLDS_FILE)
-    calibration_file = directory / CALIBRATION_FILE
-    if calibration_file.is_file():
-        calibrator = load_calibration(calibration_file)
-    else:  # thresholds alone (e.g. written by hand): probabilities pass through unchanged
-        identity = {"version": CALIBRATION_VERSION, "method": "none", "params": {}}
-        identity.update(n_labels=int(thresholds.thresholds_.size), names=thresholds.names_)
-        calibrator = calibration_from_dict(identity, source=str(calibration_file))
+    fix = f"tailtag evaluate {directory} --refit (fits the decision rule again and saves both files)"
+    if len(present) < len(paths):
+        missing = next(name for name in paths if name not in present)
+        raise LabelFileError(
+            paths[missing], f"missing, while {present[0]} is there: the decision rule is incomplete", fix=fix
+        )
+    try:
+        calibrator = load_calibration(paths[CALIBRATION_FILE])
+        thresholds = load_thresholds(paths[THRESHOLDS_FILE])
+    except LabelFileError as exc:
+        raise LabelFileError(exc.path, exc.problem, line=exc.line, fix=fix) from exc
+    stamps = (calibrator.extra_.pop(DECISION_ID, None), thresholds.extra_.pop(DECISION_ID, None))
+    problem = None
+    if stamps[0] != stamps[1]:
+        problem = f"{DECISION_ID} {stamps[1]!r} does not match {CALIBRATION_FILE}'s {stamps[0]!r}"
+    elif calibrator.n_labels_ != thresholds.thresholds_.size or (
+        calibrator.names_ is not None and thresholds.names_ is not None and calibrator.names_ != thresholds.names_
+    ):
+        problem = f"its labels do not match {CALIBRATION_FILE}'s"
+    if problem is not None:
+        raise LabelFileError(
+            paths[THRESHOLDS_FILE], f"{problem}: the two files come from different fits of the decision rule", fix=fix
+        )
     return Decision(calibrator, thresholds)
