@@ -271,7 +271,8 @@ def load_config(
                 "  fix: restore the file, or retrain the run"
             )
         if loaded is not None and not isinstance(loaded, dict):
-            where, fix = (f"--config {path}", "") if allow_empty else (str(path), "\n  fix: restore the file, or retrain")
+            fix = "\n  fix: restore the file, or retrain"
+            where, fix = (f"--config {path}", "") if allow_empty else (str(path), fix)
             raise OptionError(f"{where}: expected a mapping of key: value, got {type(loaded).__name__}{fix}")
         values.update(loaded or {})
     values.update(parse_overrides(overrides or []))

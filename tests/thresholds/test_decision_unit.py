@@ -26,7 +26,9 @@ def test_saved_pair_loads_and_decides_as_fitted(tmp_path):
     raw = np.random.default_rng(5).uniform(size=(20, 3))
     np.testing.assert_array_equal(loaded.predict(raw), decision.predict(raw))
     assert "decision_id" not in loaded.thresholds.extra_ and "decision_id" not in loaded.calibrator.extra_
-    stamps = {json.loads((tmp_path / name).read_text())["decision_id"] for name in ("calibration.json", "thresholds.json")}
+    stamps = {
+        json.loads((tmp_path / name).read_text())["decision_id"] for name in ("calibration.json", "thresholds.json")
+    }
     assert len(stamps) == 1
 
 
