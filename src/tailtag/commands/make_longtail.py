@@ -21,7 +21,6 @@ The split files list image paths exactly as in the label file, so `tailtag train
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from tailtag import __version__
 from tailtag.commands._common import add_label_arguments, load_table, warnings_as_lines
 from tailtag.errors import OptionError
+from tailtag.fileio import write_json
 from tailtag.labels import LabelTable
 from tailtag.split import REPORT_NAME, file_sha256, split_files, write_split
 from tailtag.split.longtail import LABEL_ORDERS, PROFILES, LongTailSplit, make_longtail
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     # a deliberate subset: most images are in no split file, which readers may take as expected
     short["subset_of_labels"] = True
     written = write_split(out, table, result.indices(), short, force=args.force)
-    (out / LONGTAIL_REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(out / LONGTAIL_REPORT, report, end="\n")
     print(format_summary(table, result))
     names = ", ".join(p.name for p in [*written, out / LONGTAIL_REPORT])
     print(f"wrote {out}: {names} ({time.perf_counter() - started:.1f} s)")

@@ -13,6 +13,7 @@ import numpy as np
 
 from tailtag.compare.grid import CompareConfig, DataSpec, digest
 from tailtag.errors import OptionError
+from tailtag.fileio import atomic_write
 from tailtag.labels import LabelTable
 from tailtag.stats.imbalance import assign_buckets
 
@@ -45,17 +46,16 @@ class Prepared:
         return np.flatnonzero(self.subset == SUBSETS.index(name))
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(
-            tmp,
-            features=self.features,
-            targets=self.targets,
-            subset=self.subset,
-            names=np.array(self.names),
-            tail=self.tail,
-            meta=np.array([self.task, self.data_id]),
-        )
-        tmp.replace(path)
+        with atomic_write(path, "wb") as handle:
+            np.savez(
+                handle,
+                features=self.features,
+                targets=self.targets,
+                subset=self.subset,
+                names=np.array(self.names),
+                tail=self.tail,
+                meta=np.array([self.task, self.data_id]),
+            )
 
     @classmethod
     def load(cls, path: Path) -> Prepared:

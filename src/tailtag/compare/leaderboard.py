@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tailtag.compare.cell import METRICS
+from tailtag.fileio import atomic_write
 
 ALPHA = 0.05
 CONFIG_KEYS = ("loss", "sampler", "head", "rule")
@@ -128,8 +129,7 @@ def write_csv(rows: list[Row], path: Path) -> Path:
     columns = ["rank", *CONFIG_KEYS, "n_seeds"]
     columns += [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
     columns += ["diff_vs_best", "p_vs_best", "within_noise", "diff_vs_baseline", "p_vs_baseline"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
@@ -139,7 +139,6 @@ def write_csv(rows: list[Row], path: Path) -> Path:
             line += [_cell(vb.get("diff")), _cell(vb.get("p")), "yes" if row.within_noise() else "no"]
             line += [_cell(vbase.get("diff")), _cell(vbase.get("p"))]
             writer.writerow(line)
-    tmp.replace(path)
     return path
 
 

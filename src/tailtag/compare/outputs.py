@@ -10,6 +10,7 @@ import yaml
 
 from tailtag.compare.grid import CompareConfig
 from tailtag.compare.leaderboard import Row
+from tailtag.fileio import write_text
 
 
 def best_train_values(config: CompareConfig, best: Row) -> dict:
@@ -32,10 +33,13 @@ def evaluate_hint(config: CompareConfig, rule_name: str) -> str:
 
 def write_best(config: CompareConfig, best: Row, path: Path) -> Path:
     """best.yaml: loads with `tailtag.config.load_config`; comments carry the decision rule."""
-    from tailtag.config import make_config, save_config
+    import dataclasses
+
+    import yaml
+
+    from tailtag.config import make_config
 
     resolved = make_config(best_train_values(config, best), source=str(path))
-    save_config(resolved, path)
     rank_by = config.rank_by
     header = [
         f"# best configuration of `tailtag compare {config.source}` by mean {rank_by} over seeds {config.seeds}:",
@@ -44,8 +48,8 @@ def write_best(config: CompareConfig, best: Row, path: Path) -> Path:
         f"#   {evaluate_hint(config, best.config['rule'])}",
         "# usage: tailtag train LABELS --images DIR --config best.yaml --out RUN",
     ]
-    path.write_text("\n".join(header) + "\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    return path
+    body = yaml.safe_dump(dataclasses.asdict(resolved), sort_keys=False)  # as save_config writes it
+    return write_text(path, "\n".join(header) + "\n" + body)
 
 
 def noise_statement(rows: list[Row], rank_by: str, baseline: Row | None = None) -> list[str]:
@@ -105,7 +109,7 @@ def write_summary(config: CompareConfig, rows: list[Row], baseline: Row | None, 
             for r in rows
         ],
     }
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    write_text(path, json.dumps(data, indent=1))
     return path
 
 
@@ -125,5 +129,5 @@ def save_resolved(config: CompareConfig, path: Path) -> Path:
         "baseline": config.baseline,
     }
     data["data"]["fractions"] = list(data["data"]["fractions"])
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tailtag.compare.cell import METRICS
 from tailtag.compare.leaderboard import Row
+from tailtag.fileio import write_text
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
@@ -121,5 +122,5 @@ def write_page(rows: list[Row], statement: list[str], rank_by: str, title: str, 
     else:
         parts.append("<p class=note>No tail labels (by training counts): tail mAP is not available.</p>")
     parts += ["<h2>Leaderboard</h2>", _table(rows), "</body></html>"]
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text(path, "\n".join(parts))
     return path

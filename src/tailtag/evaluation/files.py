@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from tailtag.fileio import atomic_write, write_text
 from tailtag.images import ImageProblem
 
 PER_CLASS_COLUMNS = (
@@ -27,10 +28,7 @@ def json_ready(value):
 
 
 def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(path, text)
 
 
 def write_metrics(summary: dict, path: Path) -> Path:
@@ -40,13 +38,11 @@ def write_metrics(summary: dict, path: Path) -> Path:
 def write_per_class(summary: dict, out: Path) -> Path:
     """per_class.csv: one row per label in the run's label order, the columns of `PER_CLASS_COLUMNS`."""
     path = out / "per_class.csv"
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(PER_CLASS_COLUMNS)
         for name, row in summary["per_class"].items():
             writer.writerow([name, *(_csv_value(row.get(key)) for key in PER_CLASS_COLUMNS[1:])])
-    tmp.replace(path)
     return path
 
 
@@ -57,7 +53,7 @@ def _csv_value(value) -> str:
 
 
 def write_problems(problems: list[ImageProblem], path: Path) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("path", "reason"))
         writer.writerows((problem.path, problem.reason) for problem in problems)

@@ -7,7 +7,6 @@ earlier export at the destination untouched.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from tailtag.export.parity import (
     compare_scorers,
     parity_sample,
 )
+from tailtag.fileio import replace_durably
 from tailtag.inference import Tagger, load_model
 from tailtag.thresholds.decision import load_decision
 
@@ -111,7 +111,7 @@ def export_run(
                 f"the exported model does not score like the run, so {out} was not written:\n  {details}\n"
                 f"  fix: report this as a bug in tailtag export (attach RUN/model.json){alternative}"
             )
-        os.replace(partial, out)
+        replace_durably(partial, out)
     finally:
         partial.unlink(missing_ok=True)
     return ExportResult(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tailtag.fileio import atomic_write
 from tailtag.images import ImageProblem
 
 INDEX_NAME = "content-hashes.npz"
@@ -59,14 +59,8 @@ def _write_index(index_file: Path, entries: dict[str, tuple[int, int, str]]) -> 
     mtimes = np.array([entry[1] for entry in entries.values()], dtype=np.int64)
     digests = np.array([entry[2] for entry in entries.values()], dtype=f"<U{2 * _DIGEST_BYTES}")
     index_file.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{index_file.name}.", suffix=".tmp", dir=index_file.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, paths=paths, sizes=sizes, mtimes=mtimes, digests=digests)
-        os.replace(tmp, index_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(index_file, "wb") as out:
+        np.savez(out, paths=paths, sizes=sizes, mtimes=mtimes, digests=digests)
 
 
 def _stat_and_hash(path: Path, known: tuple[int, int, str] | None) -> tuple[str | None, tuple[int, int, str] | None]:

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tailtag.errors import TailtagError
+from tailtag.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +42,8 @@ _STALE_TMP_SECONDS = 24 * 3600  # temp files older than this are from dead write
 
 def _write_atomic(path: Path, write) -> None:
     """Write through `write(handle)` to a temp file in the same folder, fsync, then rename onto `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as out:
+        write(out)
 
 
 class FeatureStore:

@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from tailtag.errors import BadImageError, OptionError, TailtagError
+from tailtag.fileio import atomic_write
 from tailtag.images.load import DEFAULT_MAX_PIXELS, load_image, read_header
 
 CheckMode = Literal["header", "decode"]
@@ -296,7 +297,7 @@ def _write_report(check: ImageCheck, report_path: Path) -> None:
     """CSV `path,reason`, one row per distinct bad file, in input order."""
     report_path = Path(report_path)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(report_path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(report_path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "reason"])
         writer.writerows([problem.path, problem.reason] for problem in check.problems)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtag.errors import TailtagError
+from tailtag.fileio import atomic_write, replace_durably
 from tailtag.predict.formats import HEADERS, Format, row_name
 
 STATE_VERSION = 1
@@ -82,12 +83,8 @@ def read_state(path: Path) -> dict[str, Any] | None:
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Write `state` atomically (temporary file, fsync, rename): a kill never leaves half a state file."""
-    temporary = path.with_name(f"{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
+    with atomic_write(path) as handle:
         json.dump({"version": STATE_VERSION, **state}, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -227,8 +224,8 @@ class Journal:
         if keep_state:
             complete = {"complete": True, "n_rows": self.n_rows, "n_skipped": self.n_skipped}
             write_state(self.target.state, {"fingerprint": self.fingerprint, **complete})
-        os.replace(partial_path(self.target.skipped), self.target.skipped)
-        os.replace(partial_path(self.target.out), self.target.out)
+        replace_durably(partial_path(self.target.skipped), self.target.skipped)
+        replace_durably(partial_path(self.target.out), self.target.out)
         if not keep_state:
             self.target.state.unlink(missing_ok=True)
 

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tailtag.errors import TailtagError
+from tailtag.fileio import replace_durably
 from tailtag.predict.formats import HEADERS, format_of
 from tailtag.predict.resume import Target, partial_path, read_state, skipped_path, state_path
 
@@ -184,4 +185,4 @@ def _concatenate(final: Path, header: str, parts: list[Path]) -> None:
                     sink.write(chunk)
         sink.flush()
         os.fsync(sink.fileno())
-    os.replace(temporary, final)
+    replace_durably(temporary, final)

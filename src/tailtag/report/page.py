@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 
 import jinja2
 
 from tailtag import __version__
 from tailtag.errors import OptionError
+from tailtag.fileio import write_text
 from tailtag.report._template import PAGE, SCRIPT, STYLE
 from tailtag.report.data import ReportData
 from tailtag.report.sections import build_sections
@@ -82,11 +82,5 @@ def write_report(path: str | Path, summary: dict | None, data: ReportData) -> Pa
     html = render_report(summary, data)
     path.parent.mkdir(parents=True, exist_ok=True)
     # write beside the target, then rename: a reader never sees half a report, a failure leaves the old one
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_text(path, html)
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tailtag.errors import LabelFileError, OptionError
+from tailtag.fileio import write_text
 from tailtag.labels import LabelTable
 
 REPORT_NAME = "split_report.json"
@@ -105,10 +105,7 @@ def write_split(
 
 def _write_atomically(path: Path, text: str) -> Path:
     """Write via a temporary file and rename, so an interrupted run leaves no half-written split file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text(path, text)
 
 
 def read_split(directory: str | Path, table: LabelTable) -> dict[str, np.ndarray]:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tailtag.fileio import atomic_write
+
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
+    with atomic_write(path, "wb") as handle:
         torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

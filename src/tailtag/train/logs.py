@@ -6,10 +6,12 @@ Only the main process logs (`RunLog(enabled=False)` is silent), so torchrun outp
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from tailtag import rundir
+from tailtag.fileio import atomic_write
 
 EPOCH_COLUMNS = ("train_loss", "macro_f1", "mAP", "label_accuracy")
 
@@ -58,14 +60,12 @@ class RunLog:
         """metrics.csv, rewritten whole (atomically) so a resumed run never duplicates rows."""
         if not self.enabled or self.run_dir is None or not history:
             return
-        path = self.run_dir / "metrics.csv"
-        tmp = path.with_name(".metrics.csv.tmp")
+        path = self.run_dir / rundir.METRICS_CSV
         columns = list(history[0])
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with atomic_write(path, newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(history)
-        os.replace(tmp, path)
 
     def plot_curves(self, history: list[dict]) -> Path | None:
         """curves.png: training loss and validation metrics per epoch."""
