@@ -2,11 +2,16 @@
 
 The package follows the flow of the data, and a module imports only from the ones upstream of it:
 
-    labels (files -> LabelTable) -> images -> stats -> split -> sampling -> models, losses -> features,
-    train -> inference (a run applied to images) -> calibration, thresholds, metrics -> evaluation ->
-    report -> predict, export, serve
+    labels (files -> LabelTable) -> images -> stats -> split -> sampling -> models, data, features, losses ->
+    train -> inference (a run applied to images) -> metrics -> calibration, thresholds -> evaluation ->
+    report -> compare, predict, export, serve -> commands
 
-Label tooling (`labels`, `stats`, `split`) never imports torch.
+plus leaf modules every layer may use: `errors`, `fileio` (atomic writes), `config` (TrainConfig), `rundir`
+(the run directory's file names and `ModelInfo`), `artifacts` (registries, saved fitted objects) and `demo`
+(the generated data set). `config` checks loss, head and sampler names against their registries through
+lazy imports. There is no import cycle, lazy imports included.
+
+Label tooling (`labels`, `stats`, `split`) and `metrics`, `thresholds`, `calibration` never import torch.
 """
 
 from tailtag.errors import TailtagError
