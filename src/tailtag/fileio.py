@@ -7,7 +7,7 @@ fsync'ed so the rename itself survives a power cut. A reader therefore sees the 
 never half of one, and a process killed while writing leaves at most a hidden `.NAME.*.tmp` file.
 
 Example:
-    >>> with atomic_write(run / "metrics.csv", newline="") as handle:  # doctest: +SKIP
+    >>> with atomic_write(out / "report.csv", newline="") as handle:  # doctest: +SKIP
     ...     csv.writer(handle).writerow(["epoch", "loss"])
 """
 
@@ -102,8 +102,11 @@ def write_json(path: str | Path, data: Any, *, indent: int | None = 2, end: str 
     return write_text(path, json.dumps(data, indent=indent, **dump_options) + end)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+def file_sha256(path: str | Path) -> str | None:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks; None when `path` is not a file (a class-folder
+    tree, say)."""
+    if not Path(path).is_file():
+        return None
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):

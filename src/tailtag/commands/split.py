@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailtag import __version__
+from tailtag import __version__, rundir
 from tailtag.commands._common import (
     add_image_policy_arguments,
     add_label_arguments,
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "  fix: choose another --out folder, or add --force to replace that split"
         )
     table = load_table(args)
-    table = drop_bad_images(table, args, out / "skipped_images.csv" if args.on_bad_image == "skip" else None)
+    table = drop_bad_images(table, args, out / rundir.SKIPPED if args.on_bad_image == "skip" else None)
     with warnings_as_lines("tailtag split: warning: "):
         split = split_table(
             table,

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailtag import __version__
+from tailtag import __version__, rundir
 from tailtag.errors import LabelFileError
 from tailtag.models import PreprocessConfig
 from tailtag.thresholds.decision import Decision
@@ -168,8 +168,8 @@ class ExportMetadata:
 
 def run_metadata(model, decision: Decision, views: list[str] | tuple[str, ...]) -> ExportMetadata:
     """The metadata of `model` (a `RunModel`) exported with the run's `decision` and scoring `views`."""
+    from tailtag.fileio import file_sha256
     from tailtag.models import draft_size
-    from tailtag.models.weights import file_sha256
 
     files = model.run
     return ExportMetadata(
@@ -182,7 +182,7 @@ def run_metadata(model, decision: Decision, views: list[str] | tuple[str, ...]) 
         calibration=decision.calibrator.to_dict(),
         thresholds=decision.thresholds.to_dict(),
         run=str(files.path.resolve()),
-        model_sha256=file_sha256(files.file("model.safetensors")),
+        model_sha256=file_sha256(files.file(rundir.WEIGHTS)),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tailtag import rundir
 from tailtag.errors import TailtagError
 from tailtag.export.metadata import INPUT_NAME, OUTPUT_NAME, ExportMetadata
 from tailtag.inference import RunModel, Scorer
@@ -82,7 +83,7 @@ def onnx_scorer(model: RunModel, path: str | Path | None = None, threads: int | 
 
 def check_matches_run(metadata: ExportMetadata, model: RunModel, path: Path) -> None:
     """TailtagError unless the exported model at `path` has the run's labels and weights."""
-    from tailtag.models.weights import file_sha256
+    from tailtag.fileio import file_sha256
 
     run = model.run.path
     if metadata.labels != list(model.names):
@@ -95,7 +96,7 @@ def check_matches_run(metadata: ExportMetadata, model: RunModel, path: Path) -> 
             f"{path} was exported for other labels than the run {run} ({len(metadata.labels)} labels in the file, "
             f"{len(model.names)} in the run; {detail})\n  fix: tailtag export {run} --out {path}"
         )
-    current = file_sha256(model.run.file("model.safetensors"))
+    current = file_sha256(model.run.file(rundir.WEIGHTS))
     if metadata.model_sha256 != current:
         raise TailtagError(
             f"{path} was exported from other weights (model.safetensors sha256 {metadata.model_sha256[:12]}...) "

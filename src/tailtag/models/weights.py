@@ -24,20 +24,12 @@ import torch
 from torch import nn
 
 from tailtag.errors import TailtagError
+from tailtag.fileio import file_sha256  # noqa: F401  (re-exported for models.backbones)
 
 _PREFIXES = ("module.", "_orig_mod.", "backbone.")  # DDP, torch.compile, TagModel wrappers
 _NESTED = ("state_dict", "model")  # where training scripts (timm, Lightning, torchvision) put the weights
 _SHOWN = 5  # names listed per problem in an error message
 _CHUNK = 1 << 20
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tensors_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:

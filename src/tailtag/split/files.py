@@ -8,7 +8,6 @@ subsets (a leak between train and evaluation data).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import warnings
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tailtag.errors import LabelFileError, OptionError
-from tailtag.fileio import write_text
+from tailtag.fileio import file_sha256, write_text
 from tailtag.labels import LabelTable
 
 REPORT_NAME = "split_report.json"
@@ -38,18 +37,6 @@ def split_files(directory: str | Path) -> list[Path]:
         return (3, int(match.group(2))) if match.group(2) else (rank[match.group(1)], 0)
 
     return sorted((p for p in directory.iterdir() if p.is_file() and _SPLIT_FILE.match(p.name)), key=key)
-
-
-def file_sha256(path: str | Path) -> str | None:
-    """Hex sha256 of a file, or None when `path` is not a file (a class-folder tree, say)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_split(

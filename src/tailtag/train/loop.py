@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from tailtag import rundir
 from tailtag.config import TrainConfig
 from tailtag.errors import TailtagError
 from tailtag.metrics import multilabel_metrics
@@ -171,7 +172,7 @@ def fit(
         "since_plateau_best": 0,
         "plateau_best": -math.inf,
     }
-    checkpoint_path = run_dir / "checkpoint.pt"
+    checkpoint_path = run_dir / rundir.CHECKPOINT
     resumed = load_checkpoint(checkpoint_path)
     if resumed is not None:
         if resumed["config"] != asdict(config):
