@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tailtag.sampling import MLROS, MLRUS, imbalance_ratios, mean_imbalance_ratio
+from tailtag.sampling import MLROS, MLRUS, mean_imbalance_ratio
+from tailtag.sampling import irlbl as imbalance_ratios  # the per-label IRLbl (renamed: one meaning per name)
 from tailtag.sampling.mlresample import ir_summary
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 LabelFormat = Literal["onehot", "tags", "paddle", "mat", "npz", "coco", "voc", "folders"]
-LABEL_FORMATS: tuple[str, ...] = ("onehot", "tags", "paddle", "mat", "npz", "coco", "voc", "folders")
+LABEL_FORMATS: tuple[str, ...] = typing.get_args(LabelFormat)  # derived: the Literal is the one list
 DifficultPolicy = Literal["negative", "positive"]
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from tailtag.errors import OptionError
 from tailtag.sampling.base import EpochSampler, LabelMatrix, shard_indices
-from tailtag.sampling.mlresample import MLROS, MLRUS, imbalance_ratios, mean_imbalance_ratio
+from tailtag.sampling.mlresample import MLROS, MLRUS, irlbl, mean_imbalance_ratio
 from tailtag.sampling.resample import (
     ClassAwareSampler,
     PowersetROS,
@@ -111,7 +111,7 @@ __all__ = [
     "create_sampler",
     "describe",
     "get_sampler",
-    "imbalance_ratios",
+    "irlbl",
     "label_combinations",
     "mean_imbalance_ratio",
     "sampler_parameters",

@@ -37,17 +37,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from tailtag.sampling.base import EpochSampler, LabelMatrix, check_bool, check_real, warn_empty_labels
-from tailtag.stats.imbalance import imbalance_ratios as stats_imbalance_ratios
-from tailtag.stats.imbalance import irlbl
+from tailtag.stats.imbalance import imbalance_ratios, irlbl
 
-# IRLbl and MeanIR are the measures of `tailtag.stats` (Charte et al. 2015), under the sampler's names.
-imbalance_ratios = irlbl
+# IRLbl and MeanIR are the measures of `tailtag.stats` (Charte et al. 2015): `irlbl` (per label) and
+# `imbalance_ratios` (MeanIR, MaxIR, CVIR over labels) keep one meaning each across the package.
 
 
 def mean_imbalance_ratio(counts: np.ndarray) -> float:
     """MeanIR over the labels that occur (1.0 for a balanced set, NaN when no label occurs)."""
     ratios = irlbl(counts)
-    return stats_imbalance_ratios(ratios)[0] if np.any(np.isfinite(ratios)) else math.nan
+    return imbalance_ratios(ratios)[0] if np.any(np.isfinite(ratios)) else math.nan
 
 
 class _Uniforms:
@@ -72,7 +71,7 @@ class _MLResampler(EpochSampler):
         self.redraw = check_bool(redraw, "redraw", self.name)
         counts = self.label_counts()
         warn_empty_labels(counts, self.name)
-        self.irlbl_ = imbalance_ratios(counts)
+        self.irlbl_ = irlbl(counts)
         self.mean_ir_ = mean_imbalance_ratio(counts)
         self.minority_labels_ = np.flatnonzero(self.irlbl_ > self.mean_ir_)
         self.majority_labels_ = np.flatnonzero(self.irlbl_ < self.mean_ir_)
@@ -256,4 +255,4 @@ def _pop_alive(bag: list[int], is_deleted: list[bool], uniform: _Uniforms) -> in
 def ir_summary(matrix: sp.csr_matrix) -> tuple[np.ndarray, float]:
     """(L,) IRLbl and MeanIR of a multi-hot matrix, e.g. of a resampled epoch `matrix[sampler.indices_]`."""
     counts = np.bincount(sp.csr_matrix(matrix).indices, minlength=matrix.shape[1])
-    return imbalance_ratios(counts), mean_imbalance_ratio(counts)
+    return irlbl(counts), mean_imbalance_ratio(counts)
