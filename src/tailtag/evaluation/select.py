@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from tailtag.evaluation.cross_fit import cross_fitted
-from tailtag.evaluation.mistakes import confusion_counts
+from tailtag.metrics.per_class import f1_scores
 
 CANDIDATES: dict[str, dict] = {
     "0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "none"},
@@ -28,9 +28,8 @@ TIE = 0.002  # macro-F1 differences below this are noise on typical validation s
 def cross_fitted_macro_f1(targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5) -> float:
     """Macro-F1 (labels with positives) of the out-of-fold decisions of the rule `fit`."""
     _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
-    counts = confusion_counts(targets, decisions)
-    labelled = (counts["tp"] + counts["fn"]) > 0
-    f1 = 2 * counts["tp"] / np.maximum(2 * counts["tp"] + counts["fp"] + counts["fn"], 1)
+    labelled = targets.sum(axis=0) > 0
+    f1 = f1_scores(targets, decisions)
     return float(f1[labelled].mean()) if labelled.any() else 0.0
 
 

@@ -51,6 +51,13 @@ def per_class_metrics(targets: np.ndarray, scores: np.ndarray, predictions: np.n
     }
 
 
+def f1_scores(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """(K,) float64 per-label F1 of (N, K) 0/1 `predictions` against (N, K) 0/1 `targets` (0 where undefined)."""
+    support = targets.sum(axis=0, dtype=np.int64)
+    n_predicted = predictions.sum(axis=0, dtype=np.int64)
+    return _ratio(2 * _true_positives(targets, predictions, axis=0), support + n_predicted)
+
+
 def _true_positives(targets: np.ndarray, predictions: np.ndarray, axis: int) -> np.ndarray:
     return np.logical_and(targets, predictions).sum(axis=axis, dtype=np.int64)
 
