@@ -22,6 +22,8 @@ _TABLE_ROWS = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tailtag.thresholds.policy import calibration_help, strategy_help
+
     parser.add_argument("run", type=Path, metavar="RUN", help="run directory written by tailtag train")
     add_label_arguments(parser, option="--data")
     group = parser.add_argument_group("evaluation")
@@ -30,13 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     group.add_argument(
         "--strategy",
-        help="refit the decision rule: auto (default at training: the best by cross-fitting), fixed, global, "
-        "per_class_f1, precision, recall or top_k",
+        help=strategy_help(),
     )
     group.add_argument(
         "--strategy-param", action="append", default=[], metavar="KEY=VALUE", help="e.g. target=0.9 (repeatable)"
     )
-    group.add_argument("--calibration", help="refit calibration: none, temperature or platt")
+    group.add_argument("--calibration", help=calibration_help())
     group.add_argument("--refit", action="store_true", help="refit the saved decision on the validation split")
     group.add_argument("--no-report", action="store_true", help="skip report.html")
     group.add_argument("--quiet", action="store_true", help="no progress output")

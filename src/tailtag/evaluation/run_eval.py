@@ -24,7 +24,8 @@ from tailtag.images import ImageProblem
 from tailtag.inference import RunFiles, RunModel, load_model, score_images
 from tailtag.labels import LabelTable
 from tailtag.split import read_split
-from tailtag.thresholds.decision import DEFAULT_CALIBRATION, Decision, fit_decision, load_decision
+from tailtag.thresholds.decision import Decision, fit_decision, load_decision
+from tailtag.thresholds.policy import AUTO, default_fit, fit_arguments  # noqa: F401  (default_fit re-exported)
 
 SPLITS = ("val", "test", "train", "all")
 
@@ -36,14 +37,6 @@ class Evaluation:
     summary: dict
     arrays: EvaluationArrays
     problems: list[ImageProblem]
-
-
-def default_fit(task: str) -> dict:
-    """fit_decision's keyword arguments when the user gives none: arg-max for multi-class runs, else "auto"
-    (the best of `select.CANDIDATES` by cross-fitted macro-F1 on the validation split)."""
-    if task == "multiclass":
-        return {"strategy": "top_k", "strategy_params": {"min_tags": 1, "max_tags": 1}, "calibration": "none"}
-    return {"strategy": "auto", "strategy_params": {}, "calibration": None}
 
 
 def fit_run_decision(
@@ -61,9 +54,9 @@ def fit_run_decision(
     table = table if table is not None else files.training_table()
     # The cached (float16) activations are plenty for fitting: no second pass over the validation images.
     targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, cache=True)
-    fit = _fit_arguments(files.task, strategy, strategy_params, calibration)
+    fit = fit_arguments(files.task, strategy, strategy_params, calibration)
     selection = None
-    if fit["strategy"] == "auto":
+    if fit["strategy"] == AUTO:
         chosen, selection = select_rule(targets, raw)
         fit = {**chosen, "calibration": calibration or chosen["calibration"]}
     decision = fit_decision(targets, raw, model.names, **fit)
@@ -161,19 +154,6 @@ def evaluate_run(
         **summary,
     }
     return Evaluation(summary, arrays, problems)
-
-
-def _fit_arguments(task: str, strategy: str | None, params: dict | None, calibration: str | None) -> dict:
-    fit = default_fit(task)
-    if strategy is not None:
-        fit.update(strategy=strategy, strategy_params=params or {})
-    elif params is not None:
-        fit["strategy_params"] = params
-    if calibration is not None:
-        fit["calibration"] = calibration
-    elif fit["strategy"] != "auto" and fit["calibration"] is None:
-        fit["calibration"] = DEFAULT_CALIBRATION
-    return fit
 
 
 def _default_split(files: RunFiles) -> str:

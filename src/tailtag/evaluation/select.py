@@ -2,11 +2,11 @@
 
 Per-label F1-optimal thresholds help rare labels on large validation sets and overfit on small ones; a
 single 0.5 is hard to beat when the classifier is already well calibrated. "auto" scores a few candidate
-rules (calibration + threshold strategy) by the macro-F1 of their out-of-fold decisions on the validation
-split (`cross_fit.cross_fitted`) and keeps the best; a near tie goes to the simpler rule, earlier in
-`CANDIDATES`. This is cross-validated model selection of the decision rule (as in Fan & Lin 2007 for
-thresholds); the selection itself adds a small optimism when the same split is later reported, which
-`tailtag evaluate` states.
+rules (calibration + threshold strategy, `tailtag.thresholds.policy.CANDIDATES`) by the macro-F1 of their
+out-of-fold decisions on the validation split (`cross_fit.cross_fitted`) and keeps the best; a near tie goes
+to the simpler rule, earlier in `CANDIDATES`. This is cross-validated model selection of the decision rule
+(as in Fan & Lin 2007 for thresholds); the selection itself adds a small optimism when the same split is
+later reported, which `tailtag evaluate` states.
 """
 
 from __future__ import annotations
@@ -15,13 +15,8 @@ import numpy as np
 
 from tailtag.evaluation.cross_fit import cross_fitted
 from tailtag.metrics.per_class import f1_scores
+from tailtag.thresholds.policy import CANDIDATES
 
-CANDIDATES: dict[str, dict] = {
-    "0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "none"},
-    "temperature + 0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "temperature"},
-    "temperature + global": {"strategy": "global", "strategy_params": {}, "calibration": "temperature"},
-    "temperature + per_class_f1": {"strategy": "per_class_f1", "strategy_params": {}, "calibration": "temperature"},
-}
 TIE = 0.002  # macro-F1 differences below this are noise on typical validation sets
 
 

@@ -26,12 +26,13 @@ from tailtag.calibration import Calibrator, create_calibrator, load_calibration
 from tailtag.errors import LabelFileError
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._registry import create_thresholds, load_thresholds
+from tailtag.thresholds.policy import DEFAULT_CALIBRATION, FIT_STRATEGY
 
 THRESHOLDS_FILE = rundir.THRESHOLDS
 CALIBRATION_FILE = rundir.CALIBRATION
 DECISION_ID = "decision_id"
-DEFAULT_STRATEGY = "per_class_f1"
-DEFAULT_CALIBRATION = "temperature"
+# fit_decision's own defaults; what the CLI fits when nothing is named is `tailtag.thresholds.policy`.
+DEFAULT_STRATEGY = FIT_STRATEGY
 
 
 @dataclass
