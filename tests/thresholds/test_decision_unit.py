@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tailtag.errors import LabelFileError
+from tailtag.errors import LabelFileError, TailtagError
 from tailtag.thresholds.decision import fit_decision, load_decision
 
 
@@ -40,7 +40,7 @@ def test_nothing_saved_is_not_fitted(tmp_path):
 def test_one_file_missing_is_refused(tmp_path, gone):
     _fit(0).save(tmp_path)
     (tmp_path / gone).unlink()
-    with pytest.raises(LabelFileError, match=rf"{gone}: missing.*\n  fix: tailtag evaluate .* --refit"):
+    with pytest.raises(TailtagError, match=rf"has no {gone}, while .*\n  fix: tailtag evaluate .* --refit"):
         load_decision(tmp_path)
 
 

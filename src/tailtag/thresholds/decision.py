@@ -23,7 +23,7 @@ import numpy as np
 from tailtag import rundir
 from tailtag.artifacts import save_artifact
 from tailtag.calibration import Calibrator, create_calibrator, load_calibration
-from tailtag.errors import LabelFileError
+from tailtag.errors import LabelFileError, TailtagError
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._registry import create_thresholds, load_thresholds
 from tailtag.thresholds.policy import DEFAULT_CALIBRATION, FIT_STRATEGY
@@ -102,9 +102,9 @@ def load_decision(directory: str | Path) -> Decision | None:
     """The decision saved in `directory`; None when neither of its files exists (not fitted yet).
 
     Raises:
-        LabelFileError: one file without the other, a file that cannot be read, or two files from different
-            fits (different `decision_id`, or one stamped and one not); the message names the file and the fix,
-            `tailtag evaluate RUN --refit`.
+        TailtagError: one file without the other. LabelFileError: a file that cannot be read, or two files
+            from different fits (different `decision_id`, or one stamped and one not). Each message names the
+            file and the fix, `tailtag evaluate RUN --refit`.
     """
     directory = Path(directory)
     paths = {name: directory / name for name in rundir.DECISION_FILES}
@@ -114,8 +114,9 @@ def load_decision(directory: str | Path) -> Decision | None:
     fix = f"tailtag evaluate {directory} --refit (fits the decision rule again and saves both files)"
     if len(present) < len(paths):
         missing = next(name for name in paths if name not in present)
-        raise LabelFileError(
-            paths[missing], f"missing, while {present[0]} is there: the decision rule is incomplete", fix=fix
+        raise TailtagError(
+            f"{directory} has no {missing}, while {present[0]} is there: the decision rule is incomplete\n"
+            f"  fix: {fix}"
         )
     try:
         calibrator = load_calibration(paths[CALIBRATION_FILE])
