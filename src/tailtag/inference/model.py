@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from tailtag.errors import LabelFileError
+from tailtag.errors import LabelFileError, OptionError
+from tailtag.inference.run_checks import check_labels_fit_head, check_model_json
 from tailtag.inference.run_files import RunFiles, read_run
 from tailtag.models import Backbone, PreprocessConfig, TagModel, create_head
 from tailtag.train.head_mode import split_backbone
@@ -108,10 +109,19 @@ def load_model(run: str | RunFiles) -> RunModel:
     """Rebuild the model of the run directory `run` (a path or `read_run`'s result)."""
     files = run if isinstance(run, RunFiles) else read_run(run)
     info = files.model
+    # Before timm sees the name: a hub or path name would make timm download or read files.
+    check_model_json(info, files.file("model.json"))
+    check_labels_fit_head(files.labels, info, files.file("labels.json"))
     described = info["backbone"]
-    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below.
+    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below;
+    # pretrained=False, so nothing is downloaded when a run is read.
     network = timm.create_model(described["name"], pretrained=False, num_classes=0)
-    preprocess = PreprocessConfig(**described["preprocess"])
+    try:
+        preprocess = PreprocessConfig(**described["preprocess"])
+    except (TypeError, ValueError, OptionError) as exc:
+        raise LabelFileError(
+            files.file("model.json"), f"key 'backbone' -> 'preprocess' is malformed ({exc})", fix="retrain"
+        ) from exc
     # Head mode keeps the trunk frozen, so its cached activations are those of the original weights.
     weights_id = described["weights_id"] if files.config.mode == "head" else "run:pending"
     backbone = Backbone(described["name"], network, int(network.num_features), preprocess, weights_id)
@@ -122,13 +132,16 @@ def load_model(run: str | RunFiles) -> RunModel:
         raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
     _load_part(backbone.model, state, "backbone.", weights_file)
     head_info = info["head"]
-    head = create_head(
-        head_info["name"],
-        int(head_info["in_features"]),
-        int(head_info["n_outputs"]),
-        hidden=int(head_info.get("hidden", 512)),
-        dropout=float(head_info.get("dropout", 0.0)),
-    )
+    try:
+        head = create_head(
+            head_info.get("name"),
+            int(head_info["in_features"]),
+            int(head_info["n_outputs"]),
+            hidden=int(head_info.get("hidden", 512)),
+            dropout=float(head_info.get("dropout", 0.0)),
+        )
+    except (TypeError, ValueError, OptionError) as exc:
+        raise LabelFileError(files.file("model.json"), f"key 'head' is malformed ({exc})", fix="retrain") from exc
     _load_part(head, state, "head.", weights_file)
     output = info.get("output", "sigmoid")
     if output not in OUTPUTS:
