@@ -141,9 +141,12 @@ def backbone_name_problem(name: object) -> str | None:
             f"{name!r} is not a plain timm model name: source prefixes (hf-hub:, local-dir:) and paths are refused, "
             "since timm would download from the model hub or read local files with them"
         )
-    tag = split_model_name_tag(name)[1]
+    architecture, tag = split_model_name_tag(name)
     if timm.is_model(name) and (not tag or name in timm.list_pretrained()):
         return None
+    if timm.is_model(name):
+        tags = [known.partition(".")[2] for known in timm.list_pretrained(f"{architecture}.*")]
+        return f"unknown backbone {name!r}: {architecture} has no pretrained tag {tag!r}; its tags: {', '.join(tags)}"
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return f"unknown backbone {name!r}; {hint}any name from timm.list_models() works, the default is {DEFAULT_BACKBONE}"
