@@ -200,10 +200,13 @@ def _check_ranges(config: TrainConfig) -> None:
 def _check_names(config: TrainConfig) -> list[str]:
     """Registry names and their parameters, checked before features are extracted: a typo costs seconds."""
     from tailtag.losses import LOSSES, loss_params  # the registries import torch; config files alone do not
-    from tailtag.models import HEADS
+    from tailtag.models import HEADS, backbone_name_problem
     from tailtag.sampling import SAMPLERS, sampler_parameters
 
     problems = []
+    backbone = backbone_name_problem(config.backbone)
+    if backbone is not None:
+        problems.append(f"'backbone': {backbone}")
     for key, registry in (("loss", LOSSES), ("sampler", SAMPLERS), ("head", HEADS)):
         if getattr(config, key) not in registry:
             problems.append(f"'{key}' must be one of {', '.join(registry)}, got {getattr(config, key)!r}")

@@ -10,7 +10,14 @@ import torch
 from safetensors.torch import save_file
 
 from tailtag.errors import OptionError, TailtagError
-from tailtag.models import PreprocessConfig, TagModel, create_backbone, create_head, is_offline_imagenet
+from tailtag.models import (
+    PreprocessConfig,
+    TagModel,
+    backbone_name_problem,
+    create_backbone,
+    create_head,
+    is_offline_imagenet,
+)
 from tailtag.models.weights import file_sha256, lite0_weights_file, packaged_weights_file
 
 
@@ -129,3 +136,28 @@ def test_backbone_weights_from_a_tag_model_checkpoint(tmp_path):
     torch.save({"model": {f"module.{k}": v for k, v in model.state_dict().items()}, "epoch": 7}, path)
     reloaded = create_backbone("test_efficientnet", path)  # DDP prefix and the head are dropped
     assert all(torch.equal(v, trained.model.state_dict()[k]) for k, v in reloaded.model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("hf-hub:timm/resnet18.a1_in1k", "not a plain timm model name"),
+        ("local-dir:/tmp/model", "not a plain timm model name"),
+        ("timm/resnet18", "not a plain timm model name"),
+        ("../../resnet18", "not a plain timm model name"),
+        ("..\\resnet18", "not a plain timm model name"),
+        (" resnet18", "not a plain timm model name"),
+        ("resnet18.no_such_tag", "resnet18 has no pretrained tag 'no_such_tag'; its tags: a1_in1k, "),
+        ("", "must be a timm model name (a non-empty string), got ''"),
+        (["resnet18"], "must be a timm model name (a non-empty string), got ['resnet18']"),
+    ],
+)
+def test_backbone_names_other_than_plain_registry_names_are_refused(name, problem):
+    assert problem in backbone_name_problem(name)
+    with pytest.raises(OptionError, match="config key 'backbone': "):
+        create_backbone(name, None)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "tf_efficientnet_lite0", "resnet18.a1_in1k"])
+def test_plain_registry_names_and_pretrained_tags_are_accepted(name):
+    assert backbone_name_problem(name) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -219,3 +220,18 @@ def test_apply_state_dict_tolerates_missing_batch_counters():
     target = timm.create_model("test_efficientnet", pretrained=False, num_classes=0)
     apply_state_dict(target, state, source="w")
     assert torch.equal(target.state_dict()["conv_stem.weight"], source.state_dict()["conv_stem.weight"])
+
+
+@pytest.mark.parametrize(("version", "refused"), [("2.5.1+cu124", True), ("1.13.0", True), ("2.6.0a0+ecf3bae", False)])
+def test_torch_files_need_a_torch_whose_weights_only_cannot_be_bypassed(tmp_path, monkeypatch, version, refused):
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.zeros(2)}, path)
+    monkeypatch.setattr(torch, "__version__", version)
+    if not refused:
+        assert list(read_state_dict(path)) == ["w"]
+        return
+    with pytest.raises(
+        TailtagError, match=rf"PyTorch {re.escape(version)} is installed.*>= 2\.6.*CVE-2025-32434"
+    ) as error:
+        read_state_dict(path)
+    assert "pip install --upgrade 'torch>=2.6'" in str(error.value)

@@ -46,3 +46,9 @@ def test_bad_yaml_file(tmp_path):
     path.write_text("- a list\n")
     with pytest.raises(OptionError, match="expected a mapping"):
         load_config(path)
+
+
+@pytest.mark.parametrize("backbone", ["hf-hub:owner/repo", "local-dir:/models/x", "../../x", "no_such_model"])
+def test_backbone_must_be_a_plain_timm_name(backbone):
+    with pytest.raises(OptionError, match=f"'backbone': .*{backbone!r}"):
+        load_config(None, [f"backbone={backbone}"])

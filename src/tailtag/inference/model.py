@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from tailtag import rundir
-from tailtag.errors import LabelFileError
+from tailtag.errors import LabelFileError, OptionError
+from tailtag.inference.run_checks import check_labels_fit_head, check_model_json
 from tailtag.inference.run_files import RunFiles, read_run
 from tailtag.models import Backbone, PreprocessConfig, TagModel, create_head
 from tailtag.models.trunk import split_backbone
@@ -108,10 +109,20 @@ def load_model(run: str | RunFiles) -> RunModel:
     """Rebuild the model of the run directory `run` (a path or `read_run`'s result)."""
     files = run if isinstance(run, RunFiles) else read_run(run)
     info = files.model
+    # Before timm sees the name: a hub or path name would make timm download or read files.
+    described_model = info.to_dict()
+    check_model_json(described_model, files.file(rundir.MODEL))
+    check_labels_fit_head(files.labels, described_model, files.file(rundir.LABELS))
     described = info.backbone
-    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below.
+    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below;
+    # pretrained=False, so nothing is downloaded when a run is read.
     network = timm.create_model(described["name"], pretrained=False, num_classes=0)
-    preprocess = PreprocessConfig(**described["preprocess"])
+    try:
+        preprocess = PreprocessConfig(**described["preprocess"])
+    except (TypeError, ValueError, OptionError) as exc:
+        raise LabelFileError(
+            files.file(rundir.MODEL), f"key 'backbone' -> 'preprocess' is malformed ({exc})", fix="retrain"
+        ) from exc
     # Head mode keeps the trunk frozen, so its cached activations are those of the original weights.
     weights_id = described["weights_id"] if files.config.mode == "head" else "run:pending"
     backbone = Backbone(described["name"], network, int(network.num_features), preprocess, weights_id)
@@ -122,9 +133,12 @@ def load_model(run: str | RunFiles) -> RunModel:
         raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
     _load_part(backbone.model, state, "backbone.", weights_file)
     head_info = info.head
-    head = create_head(
-        head_info.name, head_info.in_features, head_info.n_outputs, hidden=head_info.hidden, dropout=head_info.dropout
-    )
+    try:
+        head = create_head(
+            head_info.name, head_info.in_features, head_info.n_outputs, hidden=head_info.hidden, dropout=head_info.dropout
+        )
+    except (TypeError, ValueError, OptionError) as exc:
+        raise LabelFileError(files.file(rundir.MODEL), f"key 'head' is malformed ({exc})", fix="retrain") from exc
     _load_part(head, state, "head.", weights_file)
     labelsets = torch.tensor(info.labelsets, dtype=torch.float32) if info.labelsets is not None else None
     if files.config.mode != "head":

@@ -4,7 +4,13 @@
 `create_head` a classifier on its features; `TagModel` joins the two and returns logits.
 """
 
-from tailtag.models.backbones import DEFAULT_BACKBONE, Backbone, create_backbone, is_offline_imagenet
+from tailtag.models.backbones import (
+    DEFAULT_BACKBONE,
+    Backbone,
+    backbone_name_problem,
+    create_backbone,
+    is_offline_imagenet,
+)
 from tailtag.models.heads import HEADS, HeadName, TagModel, create_head, prior_logits
 from tailtag.models.preprocess import (
     STRENGTHS,
@@ -33,6 +39,7 @@ __all__ = [
     "Strength",
     "TagModel",
     "View",
+    "backbone_name_problem",
     "create_backbone",
     "create_head",
     "draft_size",

@@ -115,17 +115,47 @@ def create_backbone(
     )
 
 
-def _check_name(name: str) -> None:
-    import timm
+def backbone_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a backbone, or None for a plain model name of timm's registry.
 
-    if isinstance(name, str) and timm.is_model(name):
-        return
-    close = difflib.get_close_matches(str(name), timm.list_models(), n=5, cutoff=0.6)
+    The one check of backbone names, for the training config and for every reader of a run's model.json.
+    Accepted: an architecture of `timm.list_models()` (e.g. "resnet50"), optionally with a pretrained tag of
+    `timm.list_pretrained()` ("resnet50.a1_in1k"). Refused: source prefixes and paths ("hf-hub:owner/repo",
+    "local-dir:/folder", "timm/resnet50", "../../x"), with which `timm.create_model` fetches a config or
+    weights from the Hugging Face Hub or reads a local folder, so a run directory could make predict,
+    evaluate or serve go to the network or the file system; and anything else timm does not know.
+
+    Args:
+        name: the candidate, as read from a config or JSON file (any type).
+
+    Returns:
+        None when `name` is acceptable; otherwise the problem in words, with close matches when there are some.
+    """
+    import timm
+    from timm.models import split_model_name_tag
+
+    if not isinstance(name, str) or not name:
+        return f"must be a timm model name (a non-empty string), got {name!r}"
+    if any(sign in name for sign in (":", "/", "\\")) or name != name.strip():
+        return (
+            f"{name!r} is not a plain timm model name: source prefixes (hf-hub:, local-dir:) and paths are refused, "
+            "since timm would download from the model hub or read local files with them"
+        )
+    architecture, tag = split_model_name_tag(name)
+    if timm.is_model(name) and (not tag or name in timm.list_pretrained()):
+        return None
+    if timm.is_model(name):
+        tags = [known.partition(".")[2] for known in timm.list_pretrained(f"{architecture}.*")]
+        return f"unknown backbone {name!r}: {architecture} has no pretrained tag {tag!r}; its tags: {', '.join(tags)}"
+    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise OptionError(
-        f"unknown backbone {name!r} (config key 'backbone'); {hint}any name from timm.list_models() works, "
-        f"the default is {DEFAULT_BACKBONE}"
-    )
+    return f"unknown backbone {name!r}; {hint}any name from timm.list_models() works, the default is {DEFAULT_BACKBONE}"
+
+
+def _check_name(name: str) -> None:
+    problem = backbone_name_problem(name)
+    if problem is not None:
+        raise OptionError(f"config key 'backbone': {problem}")
 
 
 def _weights_kind(weights: str | Path | None, name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +31,27 @@ _PREFIXES = ("module.", "_orig_mod.", "backbone.")  # DDP, torch.compile, TagMod
 _NESTED = ("state_dict", "model")  # where training scripts (timm, Lightning, torchvision) put the weights
 _SHOWN = 5  # names listed per problem in an error message
 _CHUNK = 1 << 20
+SAFE_TORCH = (2, 6)  # first release whose weights_only=True load cannot be bypassed (CVE-2025-32434)
+
+
+def require_safe_torch() -> None:
+    """Refuse to unpickle anything on a PyTorch older than 2.6.
+
+    Before 2.6, a crafted file could run code during `torch.load(..., weights_only=True)` (CVE-2025-32434),
+    so the restriction tailtag relies on for checkpoints and weights files holds only from 2.6 on.
+    Called before every `torch.load`.
+
+    Raises:
+        TailtagError: the installed torch is older than `SAFE_TORCH`, with the upgrade command.
+    """
+    # Major and minor only: builds such as NVIDIA's "2.6.0a0+ecf3bae" are 2.6 for this purpose.
+    found = re.match(r"(\d+)\.(\d+)", torch.__version__)
+    if found is None or tuple(map(int, found.groups())) < SAFE_TORCH:
+        raise TailtagError(
+            f"PyTorch {torch.__version__} is installed, but reading .pt/.pth files safely needs PyTorch >= "
+            f"{'.'.join(map(str, SAFE_TORCH))}: older versions can run code hidden in such a file even with "
+            "weights_only=True (CVE-2025-32434)\n  fix: pip install --upgrade 'torch>=2.6' 'torchvision>=0.21'"
+        )
 
 
 def tensors_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -88,6 +110,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_torch(path: Path) -> object:
+    require_safe_torch()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
