@@ -39,7 +39,10 @@ class Probabilities(nn.Module):
         if self.output == "sigmoid":
             return torch.sigmoid(logits)
         probabilities = torch.softmax(logits, dim=1)
-        return probabilities @ self.labelsets if self.output == "powerset_marginals" else probabilities
+        if self.output != "powerset_marginals":
+            return probabilities
+        # a float32 sum of softmax masses can round to 1.0000001; downstream range checks need [0, 1]
+        return (probabilities @ self.labelsets).clamp_max(1.0)
 
 
 @dataclass
