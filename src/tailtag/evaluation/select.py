@@ -15,6 +15,7 @@ import numpy as np
 
 from tailtag.evaluation.cross_fit import cross_fitted
 from tailtag.evaluation.mistakes import confusion_counts
+from tailtag.labels.table import Task
 
 CANDIDATES: dict[str, dict] = {
     "0.5": {"strategy": "fixed", "strategy_params": {"value": 0.5}, "calibration": "none"},
@@ -25,18 +26,22 @@ CANDIDATES: dict[str, dict] = {
 TIE = 0.002  # macro-F1 differences below this are noise on typical validation sets
 
 
-def cross_fitted_macro_f1(targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5) -> float:
+def cross_fitted_macro_f1(
+    targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5, task: Task = "multilabel"
+) -> float:
     """Macro-F1 (labels with positives) of the out-of-fold decisions of the rule `fit`."""
-    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
+    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds, task=task)
     counts = confusion_counts(targets, decisions)
     labelled = (counts["tp"] + counts["fn"]) > 0
     f1 = 2 * counts["tp"] / np.maximum(2 * counts["tp"] + counts["fp"] + counts["fn"], 1)
     return float(f1[labelled].mean()) if labelled.any() else 0.0
 
 
-def select_rule(targets: np.ndarray, raw: np.ndarray, n_folds: int = 5) -> tuple[dict, dict[str, float]]:
+def select_rule(
+    targets: np.ndarray, raw: np.ndarray, n_folds: int = 5, task: Task = "multilabel"
+) -> tuple[dict, dict[str, float]]:
     """(the fit_decision arguments of the best candidate, candidate name -> cross-fitted macro-F1)."""
-    scores = {name: cross_fitted_macro_f1(targets, raw, fit, n_folds) for name, fit in CANDIDATES.items()}
+    scores = {name: cross_fitted_macro_f1(targets, raw, fit, n_folds, task) for name, fit in CANDIDATES.items()}
     best = max(scores.values())
     chosen = next(name for name, score in scores.items() if score >= best - TIE)
     return dict(CANDIDATES[chosen]), scores
