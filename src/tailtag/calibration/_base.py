@@ -175,7 +175,8 @@ class Calibrator:
         raise NotImplementedError
 
     def transform(self, probabilities: object) -> np.ndarray:
-        """Calibrated (N, K) float64 probabilities; each label's map is increasing, so rankings are kept."""
+        """Calibrated (N, K) float64 probabilities; each label's map is increasing, so rankings are kept (up to
+        float64 saturation near 1: see `tailtag.calibration.methods`)."""
         where = f"{type(self).__name__}.transform"
         p = as_probabilities(probabilities, n_labels=self._fitted(), where=where)
         return self._transform(p)

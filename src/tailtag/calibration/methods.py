@@ -8,11 +8,15 @@
   targets (n+ + 1) / (n+ + 2) and 1 / (n- + 2), so perfectly separated labels get a finite fit.
 
 The fit clips probabilities to [1e-7, 1 - 1e-7] before the logit, so a few saturated scores on the wrong side
-cannot dominate the NLL; `transform` maps the exact float64 logit, log(p) - log1p(-p), unclipped, so distinct
-scores stay distinct (down to float64 underflow) and rankings are kept. Labels with no positive or no negative in
-the fitting data have nothing to calibrate against: they keep the identity, are listed in
-`extra_["identity"]` and counted in a warning. T and a are kept in a sane range so one odd label cannot
-squash or explode its scores; the maps are increasing, so per-label rankings (AP, AUC) are unchanged.
+cannot dominate the NLL; `transform` maps the exact float64 logit, log(p) - log1p(-p), unclipped. Labels with
+no positive or no negative in the fitting data have nothing to calibrate against: they keep the identity, are
+listed in `extra_["identity"]` and counted in a warning. T and a are kept in a sane range so one odd label
+cannot squash or explode its scores. A perfectly separated label (every positive logit >= 0, every negative
+<= 0) has no finite optimal temperature: it gets the lowest one and is listed in `extra_["at_bound"]`.
+
+The maps are increasing, so per-label rankings (AP, ROC-AUC) are unchanged, up to what float64 can hold: a
+calibrated logit a logit(p) + b above 36.7 rounds to exactly 1.0 and one below -745 to 0.0 (at T = 0.05 that
+is any raw p above 0.86, so distinct top scores of a label at the lowest temperature can tie).
 """
 
 from __future__ import annotations
