@@ -121,6 +121,13 @@ def test_option_errors(make, match):
         (np.array([[0, 0.5]]), np.array([[0.1, 0.2]]), "targets must be 0/1, got 0.5 at row 0, column 1"),
         (np.array([[0, 1]]), np.array([[0.1, np.nan]]), "probabilities must be finite, got nan at row 0, column 1"),
         (np.array([[0, 1]]), np.array([[2.5, 0.3]]), r"must lie in \[0, 1\], got 2.5 at row 0, column 0.*not logits"),
+        # a float32 sum of softmax masses: the exact value is shown (not "1") and rounding, not logits, is blamed
+        (
+            np.array([[0, 1]]),
+            np.array([[0.3, np.float32(1.0000001)]]),
+            r"^(?!.*logits).*got 1.0000001192092896 at row 0, column 1 \(1 cells outside\); at most 1.19e-07 "
+            r"outside, which is float rounding .*fix: clip them to \[0, 1\]",
+        ),
     ],
 )
 def test_input_errors(targets, probabilities, match):

@@ -126,3 +126,51 @@ def test_reductions():
 def test_bad_parameters_name_the_parameter(params, match):
     with pytest.raises(OptionError, match=match):
         create_loss("asl", class_counts=np.array([1, 2]), n_samples=3, **params)
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [
+        (-5.0, 0.0),  # p = 0.0067 < m: 1 - p_m = min(sigmoid(5) + 0.05, 1) = 1, so log(1) = 0 exactly
+        (-2.5, -math.log(1.0 - (sig(-2.5) - 0.05))),  # p = 0.0759 > m: p_m = 0.0259, loss 0.02624
+        (0.0, -math.log(0.55)),  # p_m = 0.45
+    ],
+)
+def test_negative_term_at_and_above_the_margin_without_focusing(x, expected):
+    # gamma_neg = 0: the weight p_m^gamma is 1 even where p_m = 0, so the log term itself must be 0 there
+    loss = asymmetric_loss(torch.tensor([[x]]), torch.zeros(1, 1), gamma_neg=0.0, clip=0.05, reduction="sum")
+    assert loss.item() == pytest.approx(expected, rel=1e-6, abs=0.0)
+
+
+def reference_asl(x: np.ndarray, y: np.ndarray, gamma_pos: float, gamma_neg: float, clip: float, eps: float):
+    """(B, K) element losses of the authors' `AsymmetricLoss` (github.com/Alibaba-MIIL/ASL, losses.py), in
+    float64: xs_neg = min(1 - sigmoid(x) + clip, 1), logs clamped at eps, weight (1 - pt)^gamma."""
+    xs_pos = 1.0 / (1.0 + np.exp(-x))
+    xs_neg = 1.0 - xs_pos
+    if clip > 0:
+        xs_neg = np.minimum(xs_neg + clip, 1.0)
+    los = y * np.log(np.maximum(xs_pos, eps)) + (1 - y) * np.log(np.maximum(xs_neg, eps))
+    pt = xs_pos * y + xs_neg * (1 - y)
+    gamma = gamma_pos * y + gamma_neg * (1 - y)
+    return -los * np.power(1.0 - pt, gamma)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.01, 0.05, 0.3])
+@pytest.mark.parametrize(("gamma_pos", "gamma_neg"), [(0.0, 0.0), (0.0, 1.0), (1.0, 4.0)])
+def test_never_negative_and_matches_the_reference_code(clip, gamma_pos, gamma_neg):
+    grid = np.concatenate([np.linspace(-30.0, 30.0, 241), [-1e4, -100.0, -60.0, 60.0, 100.0, 1e4]])
+    x = np.repeat(grid[:, None], 2, axis=1)
+    y = np.tile([0.0, 1.0], (len(grid), 1))
+    loss = asymmetric_loss(
+        torch.tensor(x, dtype=torch.float32),
+        torch.tensor(y),
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        eps=1e-8,
+        reduction="none",
+    ).double()
+    assert (loss >= 0).all(), loss.min()
+    moderate = np.abs(grid) <= 30.0  # the reference's float64 1 - sigmoid loses the far tails
+    expected = reference_asl(x[moderate], y[moderate], gamma_pos, gamma_neg, clip, 1e-8)
+    np.testing.assert_allclose(loss.numpy()[moderate], expected, rtol=1e-4, atol=1e-7)

@@ -18,25 +18,37 @@ import scipy.sparse as sp
 from tailtag.errors import OptionError, TailtagError
 
 ARTIFACT_VERSION = 1
-EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before the logit, so saturated scores stay finite
+EPS = 1e-7  # fitting clips probabilities to [EPS, 1 - EPS] before the logit, so saturated scores stay finite
+_ROUNDING = 1e-5  # a value this close to [0, 1] is rounding error, not a logit (float32 eps is 1.2e-7)
 
 
 def check_probability_range(p: np.ndarray, where: str) -> None:
-    """TailtagError naming the first cell of `p` that is NaN, infinite or outside [0, 1] (logits, usually)."""
+    """TailtagError naming the first cell of `p` that is NaN, infinite or outside [0, 1].
+
+    The value is printed with repr, so 1.0000001 is not shown as "1". A value just outside [0, 1] (within
+    `_ROUNDING`) is float rounding in the producer of the probabilities, not logits, and the message says so.
+    """
     if p.size == 0 or (p.min() >= 0.0 and p.max() <= 1.0):  # NaN fails both comparisons, inf the second
         return
     if not np.isfinite(p).all():
         row, col = np.argwhere(~np.isfinite(p))[0]
         raise TailtagError(
-            f"{where}: probabilities must be finite, got {p[row, col]} at row {row}, column {col}; fix: check the "
-            "model output for NaN/inf (diverged training?)"
+            f"{where}: probabilities must be finite, got {float(p[row, col])!r} at row {row}, column {col}; fix: "
+            "check the model output for NaN/inf (diverged training?)"
         )
     bad = (p < 0.0) | (p > 1.0)
     row, col = np.argwhere(bad)[0]
+    excess = float(max(-p.min(), p.max() - 1.0))
+    if excess <= _ROUNDING:
+        fix = (
+            f"at most {excess:.3g} outside, which is float rounding in the probabilities (e.g. a float32 sum of "
+            "softmax masses); fix: clip them to [0, 1] (np.clip(p, 0, 1))"
+        )
+    else:
+        fix = "fix: pass sigmoid (multi-label) or softmax (multi-class) outputs, not logits"
     raise TailtagError(
-        f"{where}: probabilities must lie in [0, 1], got {p[row, col]:g} at row {row}, column {col} "
-        f"({int(bad.sum())} cells outside); fix: pass sigmoid (multi-label) or softmax (multi-class) outputs, "
-        "not logits"
+        f"{where}: probabilities must lie in [0, 1], got {float(p[row, col])!r} at row {row}, column {col} "
+        f"({int(bad.sum())} cells outside); {fix}"
     )
 
 
@@ -163,7 +175,8 @@ class Calibrator:
         raise NotImplementedError
 
     def transform(self, probabilities: object) -> np.ndarray:
-        """Calibrated (N, K) float64 probabilities; each label's map is increasing, so rankings are kept."""
+        """Calibrated (N, K) float64 probabilities; each label's map is increasing, so rankings are kept (up to
+        float64 saturation near 1: see `tailtag.calibration.methods`)."""
         where = f"{type(self).__name__}.transform"
         p = as_probabilities(probabilities, n_labels=self._fitted(), where=where)
         return self._transform(p)

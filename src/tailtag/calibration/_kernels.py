@@ -50,20 +50,26 @@ def logits32(probabilities: np.ndarray, columns: np.ndarray | None = None) -> np
 
 
 def logistic_map(probabilities: np.ndarray, slope: np.ndarray, intercept: np.ndarray | None) -> np.ndarray:
-    """(N, K) float64 sigmoid(slope_k * logit(clip(p)) + intercept_k); slope (K,) > 0 keeps each label's order."""
+    """(N, K) float64 sigmoid(slope_k * logit(p) + intercept_k); slope (K,) > 0 keeps each label's order.
+
+    The logit is exact, log(p) - log1p(-p) in float64 with no clipping (0 and 1 map to -inf and +inf, and
+    from there to 0 and 1): clipping to [EPS, 1 - EPS] as the fit does would merge every score below EPS into
+    one tie and change AP and ROC-AUC.
+    """
     n, k = probabilities.shape
     out = np.empty((n, k), dtype=np.float64)
     neg_slope = -np.asarray(slope, dtype=np.float64)
     neg_intercept = None if intercept is None else -np.asarray(intercept, dtype=np.float64)
     for rows in _row_blocks(n, k, _BLOCK_CELLS // 2):
-        block = np.clip(probabilities[rows], EPS, 1.0 - EPS)
-        np.divide(block, 1.0 - block, out=block)
-        np.log(block, out=block)
+        p = np.asarray(probabilities[rows], dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            block = np.log(p)
+            block -= np.log1p(-p)
         block *= neg_slope
         if neg_intercept is not None:
             block += neg_intercept
-        # fitted maps stay below exp's float64 overflow at 709; a hand-edited artifact may not, and then
-        # exp -> inf gives the right limit, 0
+        # exp overflows to inf for very negative scaled logits (p ~ 0 or a steep slope); 1 / (1 + inf) = 0 is
+        # the right limit
         with np.errstate(over="ignore"):
             np.exp(block, out=block)
         block += 1.0

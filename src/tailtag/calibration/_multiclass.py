@@ -2,17 +2,20 @@
 Networks", ICML 2017, section 4.2): p' = softmax(log p / T), fitted by minimising the multi-class NLL.
 
 Our runs store probabilities, not logits; log p equals the logits up to a per-row constant, which softmax
-ignores, so scaling log p by 1 / T is exactly temperature scaling of the logits.
+ignores, so scaling log p by 1 / T is exactly temperature scaling of the logits. That holds only if log p is
+not clipped: a floor like 1e-7 would move every class below it (often most of them with many classes) and
+change both the fitted T and the scaled probabilities. So log p is floored only at float64's smallest normal
+number, where a probability of exactly 0 (an underflowed softmax) has to be given some finite log.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tailtag.calibration._base import EPS
 from tailtag.calibration._solvers import safeguarded_newton
 from tailtag.errors import TailtagError
 
+_LOG_FLOOR = float(np.finfo(np.float64).tiny)  # 2.2e-308: log = -708.4, finite, below any float32 probability
 _ROW_SUM_TOLERANCE = 1e-3  # float32 softmax outputs sum to 1 within ~1e-6; sigmoid outputs are far off
 
 
@@ -30,7 +33,8 @@ def check_softmax_rows(probabilities: np.ndarray, where: str) -> None:
 
 
 def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(probabilities, EPS, 1.0))
+    """(N, K) float64 log p, p floored at `_LOG_FLOOR` (module docstring)."""
+    return np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), _LOG_FLOOR))
 
 
 def _softmax(scaled: np.ndarray) -> np.ndarray:
@@ -65,7 +69,8 @@ def fit_multiclass_temperature(
         # d/dbeta of logsumexp(beta l) is E_q[l], and its second derivative Var_q[l], with q = softmax(beta l)
         q = _softmax(beta[0] * log_p)
         mean = (q * log_p).sum(axis=1)
-        variance = np.maximum((q * log_p * log_p).sum(axis=1) - mean * mean, 0.0)
+        # centred: with log p down to -708, E[l^2] - E[l]^2 would cancel catastrophically
+        variance = (q * np.square(log_p - mean[:, None])).sum(axis=1)
         return np.array([(mean - true_log_p).sum()]), np.array([variance.sum()])
 
     lo, hi = np.array([1.0 / bounds[1]]), np.array([1.0 / bounds[0]])
@@ -74,5 +79,5 @@ def fit_multiclass_temperature(
 
 
 def apply_multiclass_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """(N, K) float64 softmax(log(clip(p)) / T); rows keep their class order."""
+    """(N, K) float64 softmax(log p / T), log p as in `_log_probabilities`; each row keeps its class order."""
     return _softmax(_log_probabilities(probabilities) / temperature)

@@ -90,9 +90,26 @@ def fit_temperature(
     # solved in log(beta): rare labels want T ~ 0.1, and the NLL's exponential tails make Newton steps in beta
     # creep there by ~0.4 per pass, while steps in log(beta) cover that distance in a few passes
     lo, hi = np.full(m, -np.log(bounds[1])), np.full(m, -np.log(bounds[0]))
+    # a separated label's NLL decreases for every beta, so its optimum is the lowest temperature; the float32
+    # gradient reaches exactly 0 long before (every tanh rounds to +-1), which rtsafe would take for the optimum
+    separated = separated_labels(z, positives)
+    lo[separated] = hi[separated]
     start = np.clip(np.zeros(m), lo, hi)
     log_beta, passes, unconverged = safeguarded_newton(grad_hess, start, lo, hi, tol=tol, max_iter=max_iter)
     return np.exp(-np.clip(log_beta, lo, hi)), unconverged, passes
+
+
+def separated_labels(z: np.ndarray, positives: Positives) -> np.ndarray:
+    """(M,) bool: the sign of z separates the label, every positive z >= 0 and every negative z <= 0 (some
+    z != 0). Then softplus(beta z) - y beta z decreases in beta for every cell: no finite temperature is optimal.
+    """
+    rows, cols = positives
+    m = z.shape[1]
+    z_pos = z[rows, cols]
+    above, below = (z > 0).sum(axis=0), (z < 0).sum(axis=0)
+    pos_above = np.bincount(cols, weights=z_pos > 0, minlength=m)
+    pos_below = np.bincount(cols, weights=z_pos < 0, minlength=m)
+    return (pos_below == 0) & (above - pos_above == 0) & (above + below > 0)
 
 
 def _sum_where_positive(z: np.ndarray, positives: Positives) -> np.ndarray:

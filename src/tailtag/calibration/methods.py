@@ -7,10 +7,16 @@
   likelihood methods", 1999), per label: p' = sigmoid(a_k logit(p) + b_k), fitted with Platt's smoothed
   targets (n+ + 1) / (n+ + 2) and 1 / (n- + 2), so perfectly separated labels get a finite fit.
 
-Probabilities are clipped to [1e-7, 1 - 1e-7] before the logit. Labels with no positive or no negative in
-the fitting data have nothing to calibrate against: they keep the identity, are listed in
-`extra_["identity"]` and counted in a warning. T and a are kept in a sane range so one odd label cannot
-squash or explode its scores; the maps are increasing, so per-label rankings (AP, AUC) are unchanged.
+The fit clips probabilities to [1e-7, 1 - 1e-7] before the logit, so a few saturated scores on the wrong side
+cannot dominate the NLL; `transform` maps the exact float64 logit, log(p) - log1p(-p), unclipped. Labels with
+no positive or no negative in the fitting data have nothing to calibrate against: they keep the identity, are
+listed in `extra_["identity"]` and counted in a warning. T and a are kept in a sane range so one odd label
+cannot squash or explode its scores. A perfectly separated label (every positive logit >= 0, every negative
+<= 0) has no finite optimal temperature: it gets the lowest one and is listed in `extra_["at_bound"]`.
+
+The maps are increasing, so per-label rankings (AP, ROC-AUC) are unchanged, up to what float64 can hold: a
+calibrated logit a logit(p) + b above 36.7 rounds to exactly 1.0 and one below -745 to 0.0 (at T = 0.05 that
+is any raw p above 0.86, so distinct top scores of a label at the lowest temperature can tie).
 """
 
 from __future__ import annotations
@@ -69,7 +75,8 @@ def _warn_at_bound(at_bound: np.ndarray, owner: str, what: str) -> None:
     if at_bound.any():
         warnings.warn(
             f"{owner}.fit: {int(at_bound.sum())} of {at_bound.size} labels have their {what}: their scores are "
-            "inverted, uninformative or extremely under-confident on the fitting data; listed in extra_['at_bound']",
+            "inverted or uninformative (T at its upper bound, slope at its lower), or separate the label (almost) "
+            "perfectly (T at its lower bound, slope at its upper) on the fitting data; listed in extra_['at_bound']",
             UserWarning,
             stacklevel=4,
         )
@@ -233,7 +240,7 @@ class PlattScaling(_BinaryCalibrator):
 
 
 def _logistic_keeping_identity(probabilities: np.ndarray, slope: np.ndarray, intercept: np.ndarray | None):
-    """The logistic map, with identity labels (slope 1, intercept 0) copied through so they are not clipped."""
+    """The logistic map, with identity labels (slope 1, intercept 0) copied through bit for bit."""
     out = logistic_map(probabilities, slope, intercept)
     identity = (slope == 1.0) if intercept is None else (slope == 1.0) & (intercept == 0.0)
     if identity.any():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tailtag.labels.table import Task
 from tailtag.thresholds.decision import Decision, fit_decision
 
 
@@ -29,6 +30,7 @@ def cross_fitted(
     *,
     n_folds: int = 5,
     seed: int = 0,
+    task: Task = "multilabel",
 ) -> tuple[np.ndarray, np.ndarray]:
     """((N, K) calibrated probabilities, (N, K) uint8 decisions), each row from a fold-out decision.
 
@@ -37,15 +39,16 @@ def cross_fitted(
         raw: (N, K) raw probabilities.
         fit: keyword arguments of `fit_decision` (strategy, strategy_params, calibration).
         n_folds: folds; fewer when N is small (at least 2 rows per fold).
+        task: the run's task, passed to `fit_decision` (one shared temperature for "multiclass").
     """
     n = len(targets)
     n_folds = max(2, min(n_folds, n // 2))
     folds = fold_ids(n, n_folds, seed)
-    probabilities = np.empty(raw.shape, dtype=np.float32)
+    probabilities = np.empty(raw.shape, dtype=np.float64)  # float64 as Decision.probabilities: no 1.0 ties
     decisions = np.empty(raw.shape, dtype=np.uint8)
     for fold in range(n_folds):
         held = folds == fold
-        decision: Decision = fit_decision(targets[~held], raw[~held], quiet=True, **fit)
+        decision: Decision = fit_decision(targets[~held], raw[~held], task=task, quiet=True, **fit)
         probabilities[held] = decision.probabilities(raw[held])
         decisions[held] = decision.predict(raw[held])
     return probabilities, decisions

@@ -57,9 +57,9 @@ def fit_run_decision(
     fit = fit_arguments(files.task, strategy, strategy_params, calibration)
     selection = None
     if fit["strategy"] == AUTO:
-        chosen, selection = select_rule(targets, raw)
+        chosen, selection = select_rule(targets, raw, task=files.task)
         fit = {**chosen, "calibration": calibration or chosen["calibration"]}
-    decision = fit_decision(targets, raw, model.names, **fit)
+    decision = fit_decision(targets, raw, model.names, task=files.task, **fit)
     if selection is not None:  # saved with the thresholds: why this rule
         decision.thresholds.extra_["selected_from"] = {name: round(v, 6) for name, v in selection.items()}
     decision.save(files.path)
@@ -119,7 +119,7 @@ def evaluate_run(
     }
     probabilities = decision.probabilities(raw)
     if own and split == "val":
-        held_out_probabilities, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
+        held_out_probabilities, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds, task=files.task)
         held_out = f"{n_folds}-fold cross-fitting on the validation split the saved thresholds were fitted on"
         if "selected_from" in decision.thresholds.extra_:
             held_out += " (the rule itself was chosen on the same folds: slightly optimistic)"

@@ -14,23 +14,28 @@ from __future__ import annotations
 import numpy as np
 
 from tailtag.evaluation.cross_fit import cross_fitted
+from tailtag.labels.table import Task
 from tailtag.metrics.per_class import f1_scores
 from tailtag.thresholds.policy import CANDIDATES
 
 TIE = 0.002  # macro-F1 differences below this are noise on typical validation sets
 
 
-def cross_fitted_macro_f1(targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5) -> float:
+def cross_fitted_macro_f1(
+    targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5, task: Task = "multilabel"
+) -> float:
     """Macro-F1 (labels with positives) of the out-of-fold decisions of the rule `fit`."""
-    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds)
+    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds, task=task)
     labelled = targets.sum(axis=0) > 0
     f1 = f1_scores(targets, decisions)
     return float(f1[labelled].mean()) if labelled.any() else 0.0
 
 
-def select_rule(targets: np.ndarray, raw: np.ndarray, n_folds: int = 5) -> tuple[dict, dict[str, float]]:
+def select_rule(
+    targets: np.ndarray, raw: np.ndarray, n_folds: int = 5, task: Task = "multilabel"
+) -> tuple[dict, dict[str, float]]:
     """(the fit_decision arguments of the best candidate, candidate name -> cross-fitted macro-F1)."""
-    scores = {name: cross_fitted_macro_f1(targets, raw, fit, n_folds) for name, fit in CANDIDATES.items()}
+    scores = {name: cross_fitted_macro_f1(targets, raw, fit, n_folds, task) for name, fit in CANDIDATES.items()}
     best = max(scores.values())
     chosen = next(name for name, score in scores.items() if score >= best - TIE)
     return dict(CANDIDATES[chosen]), scores

@@ -40,7 +40,10 @@ class Probabilities(nn.Module):
         if self.output == "sigmoid":
             return torch.sigmoid(logits)
         probabilities = torch.softmax(logits, dim=1)
-        return probabilities @ self.labelsets if self.output == "powerset_marginals" else probabilities
+        if self.output != "powerset_marginals":
+            return probabilities
+        # a float32 sum of softmax masses can round to 1.0000001; downstream range checks need [0, 1]
+        return (probabilities @ self.labelsets).clamp_max(1.0)
 
 
 @dataclass
@@ -135,7 +138,11 @@ def load_model(run: str | RunFiles) -> RunModel:
     head_info = info.head
     try:
         head = create_head(
-            head_info.name, head_info.in_features, head_info.n_outputs, hidden=head_info.hidden, dropout=head_info.dropout
+            head_info.name,
+            head_info.in_features,
+            head_info.n_outputs,
+            hidden=head_info.hidden,
+            dropout=head_info.dropout,
         )
     except (TypeError, ValueError, OptionError) as exc:
         raise LabelFileError(files.file(rundir.MODEL), f"key 'head' is malformed ({exc})", fix="retrain") from exc

@@ -128,7 +128,8 @@ class PowersetLoss(TailLoss):
     def marginals(self, logits: Tensor) -> Tensor:
         """(B, M) logits -> (B, K) per-label probabilities: the softmax mass of the combinations with the label."""
         probabilities = F.softmax(logits.float(), dim=1)
-        return probabilities @ self.labelsets.to(probabilities.dtype)
+        # the float32 sum of the masses can round above 1 (1.0000001); calibration and ECE need [0, 1]
+        return (probabilities @ self.labelsets.to(probabilities.dtype)).clamp_max(1.0)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """Per-label probabilities (B, K) for prediction: the marginals."""

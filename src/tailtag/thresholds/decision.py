@@ -17,13 +17,15 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 from tailtag import rundir
 from tailtag.artifacts import save_artifact
 from tailtag.calibration import Calibrator, create_calibrator, load_calibration
-from tailtag.errors import LabelFileError, TailtagError
+from tailtag.errors import LabelFileError, OptionError, TailtagError
+from tailtag.labels.table import Task
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._registry import create_thresholds, load_thresholds
 from tailtag.thresholds.policy import DEFAULT_CALIBRATION, FIT_STRATEGY
@@ -33,6 +35,7 @@ CALIBRATION_FILE = rundir.CALIBRATION
 DECISION_ID = "decision_id"
 # fit_decision's own defaults; what the CLI fits when nothing is named is `tailtag.thresholds.policy`.
 DEFAULT_STRATEGY = FIT_STRATEGY
+TASKS = get_args(Task)
 
 
 @dataclass
@@ -48,8 +51,12 @@ class Decision:
     thresholds: Thresholds
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """(N, K) calibrated probabilities of (N, K) raw ones."""
-        return np.asarray(self.calibrator.transform(raw), dtype=np.float32)
+        """(N, K) float64 calibrated probabilities of (N, K) raw ones.
+
+        float64, as the thresholds were fitted on: at a low temperature float32 would round distinct top scores
+        to exact 1.0 ties (any calibrated logit above 16.6) and change rankings and decisions near a threshold.
+        """
+        return np.asarray(self.calibrator.transform(raw), dtype=np.float64)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         """(N, K) uint8 decisions for (N, K) raw probabilities."""
@@ -82,20 +89,39 @@ def fit_decision(
     strategy: str = DEFAULT_STRATEGY,
     strategy_params: dict | None = None,
     calibration: str = DEFAULT_CALIBRATION,
+    task: Task = "multilabel",
     quiet: bool = False,
 ) -> Decision:
     """Fit calibration on (N, K) `targets` / `raw` probabilities, then thresholds on the calibrated ones.
 
-    Multi-class runs pass strategy "top_k" with min_tags = max_tags = 1: the arg-max decision.
+    Multi-class runs pass strategy "top_k" with min_tags = max_tags = 1 (the arg-max decision) and
+    task="multiclass": temperature calibration then fits one T shared by all classes, so each row of calibrated
+    probabilities still sums to 1 and its arg-max is unchanged.
     `quiet` silences the fitting warnings (fallback counts), e.g. inside cross-fitting folds.
     """
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        calibrator = create_calibrator(calibration).fit(targets, raw, names=names)
+        calibrator = create_calibrator(calibration, **_calibration_params(calibration, task))
+        calibrator.fit(targets, raw, names=names)
         thresholds = create_thresholds(strategy, **(strategy_params or {}))
         thresholds.fit(targets, calibrator.transform(raw), names=names)
     return Decision(calibrator, thresholds)
+
+
+def _calibration_params(calibration: str, task: Task) -> dict:
+    """The calibrator's parameters for `task`: per-class maps would break a softmax row's sum of 1."""
+    if task not in ("multilabel", "multiclass"):
+        raise OptionError(f"The 'task' parameter of fit_decision must be one of {list(TASKS)}. Got {task!r} instead.")
+    if task == "multilabel" or calibration == "none":
+        return {}
+    if calibration == "temperature":
+        return {"task": "multiclass"}
+    raise OptionError(
+        f"calibration {calibration!r} fits each class on its own, so on a multi-class run the calibrated rows would "
+        "no longer sum to 1 and could change the top class\n  fix: use --calibration temperature (one temperature "
+        "shared by all classes) or none"
+    )
 
 
 def load_decision(directory: str | Path) -> Decision | None:
