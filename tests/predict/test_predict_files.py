@@ -184,7 +184,6 @@ def test_command_errors_exit_2_with_the_fix(small_run, demo_images, tmp_path, mo
 
 
 def test_onnx_backend_gives_the_same_csv(small_run, demo_images, tmp_path, capsys):
-    pytest.importorskip("tailtag.export", reason="tailtag.export (the ONNX export) is not in this tree yet")
     run = tmp_path / "run"
     shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("eval-*", "model.onnx*"))
     assert _predict(run, demo_images, "--out", tmp_path / "early.csv", "--backend", "onnx") == 2
