@@ -46,6 +46,7 @@ def test_plots_of_a_table_without_positives(tmp_path):
 
 def test_plots_do_not_touch_pyplot_state(tmp_path):
     import matplotlib.pyplot as pyplot  # a required dependency: a missing one must fail, not skip
+
     before = pyplot.get_fignums()
     write_plots(describe(from_label_lists(["x"], [["a"]])), tmp_path)
     assert pyplot.get_fignums() == before
