@@ -186,9 +186,10 @@ def test_truncated_png(tmp_path):
     ("make", "reason"),
     [
         (lambda p: p.write_bytes(b""), r"^file is empty \(0 bytes\)$"),
-        (lambda p: p.write_text("hello, this is not a picture\n"), r"^not an image \(.*text starting 'hello"),
+        (lambda p: p.write_text("hello, this is not a picture\n"), r"^not an image \(.*it is plain text\)$"),
         (lambda p: p.write_text("<!DOCTYPE html><html>404</html>"), r"^not an image \(.*HTML"),
-        (lambda p: p.write_bytes(bytes(range(256))), r"^not an image \(.*first bytes 00 01"),
+        (lambda p: p.write_bytes(bytes(range(256))), r"^not an image \(not a recognised image format\)$"),
+        (lambda p: p.write_bytes(b"%PDF-1.7\n" + bytes(range(256))), r"^not an image \(.*it is a PDF document\)$"),
         (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40)), r"^corrupt PNG: the file starts like a PNG"),
         (
             lambda p: p.write_bytes(b"\0\0\0\x18ftypheic" + bytes(12)),
@@ -197,7 +198,7 @@ def test_truncated_png(tmp_path):
         (lambda p: p.mkdir(), r"^is a directory"),
         (lambda p: None, r"^file not found$"),
     ],
-    ids=["empty", "text", "html", "binary", "png-header", "heic", "directory", "missing"],
+    ids=["empty", "text", "html", "binary", "pdf", "png-header", "heic", "directory", "missing"],
 )
 def test_unusable_files(tmp_path, make, reason):
     path = tmp_path / "x.jpg"
@@ -299,3 +300,23 @@ def test_extreme_aspect_ratio_is_refused_before_decoding(tmp_path):
     fine = tmp_path / "panorama.png"
     Image.new("RGB", (MAX_ASPECT_RATIO * 3, 3)).save(fine)
     assert load_image(fine).size == (MAX_ASPECT_RATIO * 3, 3)
+
+
+def test_reasons_never_echo_the_file_contents(tmp_path):
+    """Paths can come from someone else's label file, and reasons go to stderr, CSV and JSON reports."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    binary = tmp_path / "blob.jpg"
+    binary.write_bytes(b"SECRETKEY" + bytes(range(200)))
+    for path in (secret, binary):
+        for reader in (load_image, read_header):
+            with pytest.raises(BadImageError) as caught:
+                reader(path)
+            assert "root" not in caught.value.reason and "SECRET" not in caught.value.reason
+            assert "53 45 43" not in caught.value.reason and "not a recognised image format" in caught.value.reason
+
+
+def test_a_nul_byte_in_a_path_is_a_bad_image_not_a_crash(tmp_path):
+    for reader in (load_image, read_header):
+        with pytest.raises(BadImageError, match="NUL byte"):
+            reader(str(tmp_path / "x\0.jpg"))

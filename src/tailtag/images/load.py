@@ -149,6 +149,8 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[tuple[ImageFile.ImageFi
 def _file_size(path: str | Path) -> int:
     """Size in bytes of a readable, non-empty regular file; BadImageError otherwise."""
     p = Path(path)
+    if "\0" in str(path):  # the OS call would raise ValueError; label and list readers refuse these earlier
+        raise BadImageError(repr(str(path)), "the path contains a NUL byte, which no file name can hold")
     try:
         stat = p.stat()
     except FileNotFoundError as error:
@@ -256,8 +258,22 @@ _MAGIC = {
 }
 
 
+# Leading bytes of common files that are not images, to name what the file is instead of showing its bytes.
+_NOT_IMAGES = {
+    b"%PDF-": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Office document)",
+    b"\x1f\x8b": "gzip-compressed data",
+    b"\x7fELF": "an executable (ELF)",
+    b"\xef\xbb\xbf": "UTF-8 text",
+}
+
+
 def _unidentified_reason(path: str | Path) -> str:
-    """Why Pillow could not identify a file: a damaged header of a known format, or not an image at all."""
+    """Why Pillow could not identify a file: a damaged header of a known format, or not an image at all.
+
+    The reason names the kind of file only, never its bytes: paths can come from someone else's label file,
+    and the reason is printed and written to reports (`skipped_images.csv`, JSON).
+    """
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
@@ -268,12 +284,16 @@ def _unidentified_reason(path: str | Path) -> str:
             return f"corrupt {name}: the file starts like a {name} but its header cannot be read"
     if head[4:8] == b"ftyp":  # ISO media: HEIC/AVIF photos from phones need a Pillow plugin
         brand = head[8:12].decode("ascii", "replace")
-        return f"not an image Pillow can read (ISO media, brand {brand!r}: HEIC/AVIF need a plugin such as pillow-heif)"
+        brand = f", brand {brand!r}" if brand.isalnum() else ""  # a format name, never arbitrary bytes
+        return f"not an image Pillow can read (ISO media{brand}: HEIC/AVIF need a plugin such as pillow-heif)"
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg")):
         return (
             "not an image (no known image format; it looks like HTML/XML text, maybe an error page saved as an image)"
         )
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return f"not an image (no known image format; it is text starting {head[:24].decode('ascii')!r})"
-    return f"not an image (no known image format; first bytes {head[:8].hex(' ')})"
+    kind = next((name for magic, name in _NOT_IMAGES.items() if head.startswith(magic)), None)
+    if kind is None and head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        kind = "plain text"
+    if kind is None:
+        return "not an image (not a recognised image format)"
+    return f"not an image (not a recognised image format; it is {kind})"

@@ -194,4 +194,5 @@ def read_tags(path: Path, options: ReadOptions) -> LabelTable:
         image_root=path.parent,
         meta=meta,
         notes=notes,
+        options=options,
     )
