@@ -93,11 +93,8 @@ def check_paths(
         add(line, message, fix_for(problem))
 
 
-def fix_for(problem: str) -> str:
-    """The fix for a `path_problem` reason."""
+def fix_for(problem: str, relative_to: str = "the image folder (pass --images DIR to name it)") -> str:
+    """The fix for a `path_problem` reason; `relative_to` says which folder paths should be relative to."""
     if "NUL byte" in problem:
         return "remove the NUL byte from the path (the file was probably damaged or not saved as text)"
-    return (
-        "give paths relative to the image folder (pass --images DIR to name it), "
-        f"or pass {ALLOW_FLAG} if you trust this file"
-    )
+    return f"give paths relative to {relative_to}, or pass {ALLOW_FLAG} if you trust this file"
