@@ -217,7 +217,7 @@ def test_pixel_limit_from_the_header(tmp_path):
         read_header(path, max_pixels=100_000_000)
     assert caught.value.reason == (
         "image has 150,000,000 pixels (12,000 x 12,500), over the limit of 100,000,000; "
-        "raise --max-pixels if you trust it"
+        "decoding it could take up to 3,000 MB; raise --max-pixels if you trust it"
     )
     small = _save(tmp_path, "s.png", Image.new("RGB", (100, 50)))
     with pytest.raises(BadImageError, match=r": image has 5,000 pixels \(100 x 50\), over the limit of 4,999;"):
@@ -228,7 +228,7 @@ def test_pixel_limit_from_the_header(tmp_path):
 @pytest.mark.filterwarnings("error")
 def test_pillow_bomb_warning_as_error_becomes_bad_image_error(tmp_path):
     path = _png_claiming(tmp_path, 10_000, 10_000)  # above Pillow's warning threshold, below its error one
-    with pytest.raises(BadImageError, match=r"100,000,000 pixels.*over the limit of 89,478,485"):
+    with pytest.raises(BadImageError, match=r"100,000,000 pixels.*over the limit of 50,000,000"):
         load_image(path)
 
 
@@ -236,7 +236,7 @@ def test_pillow_hard_limit_is_reported(tmp_path):
     path = _png_claiming(tmp_path, 20_000, 20_000)
     with pytest.raises(BadImageError, match=r"400,000,000 pixels, over Pillow's hard limit"):
         load_image(path, max_pixels=10**9)
-    with pytest.raises(BadImageError, match=r"over the limit of 1,000,000; raise --max-pixels"):
+    with pytest.raises(BadImageError, match=r"over the limit of 1,000,000; decoding it could take up to 8,000 MB"):
         load_image(path, max_pixels=1_000_000)
 
 
@@ -320,3 +320,14 @@ def test_a_nul_byte_in_a_path_is_a_bad_image_not_a_crash(tmp_path):
     for reader in (load_image, read_header):
         with pytest.raises(BadImageError, match="NUL byte"):
             reader(str(tmp_path / "x\0.jpg"))
+
+
+def test_default_pixel_limit_passes_50_mp_photos_and_refuses_bombs(tmp_path):
+    from tailtag.images import DEFAULT_MAX_PIXELS
+
+    assert DEFAULT_MAX_PIXELS == 50_000_000
+    assert read_header(_png_claiming(tmp_path, 8_160, 6_120)).size == (8_160, 6_120)  # a 50 MP sensor
+    bomb = _png_claiming(tmp_path, 8_200, 6_200)  # 50.8 MP, a few hundred bytes on disk
+    for reader in (load_image, read_header):
+        with pytest.raises(BadImageError, match=r"over the limit of 50,000,000; decoding it could take up to 1,017 MB"):
+            reader(bomb)

@@ -119,7 +119,8 @@ def add_image_policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
-        help=f"refuse images with more pixels (decompression bombs; default {DEFAULT_MAX_PIXELS:,})",
+        help="refuse images with more pixels before decoding them (decompression bombs; default "
+        f"{DEFAULT_MAX_PIXELS:,}: 48-50 MP photos pass, and one decode stays under about 1 GB per worker)",
     )
 
 

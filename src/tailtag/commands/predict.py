@@ -46,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tags", type=int, metavar="N", help="keep at most the N best-scored tags per image")
     group = parser.add_argument_group("job")
     group.add_argument(
-        "--max-pixels", type=int, metavar="N", default=DEFAULT_MAX_PIXELS, help="skip larger images (bombs)"
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_PIXELS,
+        help=f"skip images with more pixels (decompression bombs; default {DEFAULT_MAX_PIXELS:,}: one decode stays "
+        "under about 1 GB per worker)",
     )
     group.add_argument(
         "--allow-outside-images",

@@ -24,8 +24,16 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tailtag.errors import BadImageError, OptionError
 
-#: Pillow's default `Image.MAX_IMAGE_PIXELS` (a 1 GiB RGBA buffer / 4 / 3): about a 9,459 x 9,459 image.
-DEFAULT_MAX_PIXELS = 89_478_485
+#: Pillow's default `Image.MAX_IMAGE_PIXELS` (a 1 GiB RGBA buffer / 4 / 3): about a 9,459 x 9,459 image. Pillow
+#: warns above it and refuses above twice it, whatever `max_pixels` says.
+PILLOW_MAX_PIXELS = 89_478_485
+#: Peak bytes per pixel of one `load_image`, measured on 48 MP PNGs: about 8 for RGB (the decoded image and
+#: its RGB copy), up to 19 for a PNG with transparency (RGBA, a white canvas, the composite, the RGB result).
+DECODE_BYTES_PER_PIXEL = 20
+#: Default `max_pixels` (`--max-pixels`) of every command: the largest common photos pass (48 and 50 MP phone
+#: and camera sensors, 8,000 x 6,000 and 8,160 x 6,120), while one decode stays under about 1 GB
+#: (50 M x 20 bytes) per worker; Pillow's 89.5 M let a 97 KB PNG cost 400 MB to 1.7 GB.
+DEFAULT_MAX_PIXELS = 50_000_000
 # Longer side / shorter side above which an image is refused: resizing the shorter side to the network input
 # (the evaluation transform) would turn a 1 x 50,000 strip of a few kB into billions of pixels.
 MAX_ASPECT_RATIO = 100
@@ -88,7 +96,8 @@ def load_image(
     Args:
         path: image file.
         max_pixels: refuse images whose header declares more than this many pixels (width x height),
-            before decoding anything (`--max-pixels`).
+            before decoding anything (`--max-pixels`); the default bounds one decode near 1 GB (see
+            `DEFAULT_MAX_PIXELS`).
         draft_size: (width, height) the caller will resize to. For JPEGs the decoder then scales by
             1/2, 1/4 or 1/8 in the DCT domain (`Image.draft`), which is several times faster on large
             photos; both sides stay >= `draft_size` (sizes of the upright image) unless the file is
@@ -233,7 +242,12 @@ def _too_large_reason(
             f"image has {count}, over Pillow's hard limit of {limit:,} (2 x PIL.Image.MAX_IMAGE_PIXELS); "
             "raise PIL.Image.MAX_IMAGE_PIXELS and --max-pixels if you trust it"
         )
-    return f"image has {count}, over the limit of {max_pixels:,}; raise --max-pixels if you trust it"
+    cost = f"; decoding it could take up to {_megabytes(pixels * DECODE_BYTES_PER_PIXEL)}" if pixels else ""
+    return f"image has {count}, over the limit of {max_pixels:,}{cost}; raise --max-pixels if you trust it"
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{max(1, round(n_bytes / 1e6)):,} MB"
 
 
 def _pixels_from(error: BaseException) -> int | None:
