@@ -99,3 +99,29 @@ def test_check_images_without_images_flag_resolves_against_the_label_folder(tmp_
     result = json.loads(capsys.readouterr().out)
     assert result["image_check"]["n_bad"] == result["n_images"]
     assert any("missing" in w or "not found" in w for w in result["warnings"])
+
+
+def test_every_decoding_command_defaults_to_the_same_pixel_limit():
+    """train, predict, inspect and serve refuse the same images unless told otherwise."""
+    import argparse
+    import importlib
+
+    from tailtag.cli import COMMANDS
+    from tailtag.images import DEFAULT_MAX_PIXELS
+    from tailtag.serve.limits import SERVE_MAX_PIXELS, Limits
+
+    for name, argv in (("train", ["l.csv", "--out", "r"]), ("predict", ["r", "i"]), ("inspect", ["l.csv"])):
+        parser = argparse.ArgumentParser()
+        importlib.import_module(COMMANDS[name][0]).add_arguments(parser)
+        assert parser.parse_args(argv).max_pixels == DEFAULT_MAX_PIXELS, name
+    assert SERVE_MAX_PIXELS == DEFAULT_MAX_PIXELS
+    assert Limits(max_pixels=150_000_000).max_pixels == 150_000_000  # up to Pillow's own limit, not 2 x ours
+
+
+def test_inspect_max_pixels_flag_reaches_the_image_check(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (100, 50)).save(tmp_path / "a.png")
+    (tmp_path / "l.csv").write_text("path,x\na.png,1\n")
+    assert main(["inspect", str(tmp_path / "l.csv"), "--images", str(tmp_path), "--max-pixels", "4999", "--json"]) == 0
+    assert "over the limit of 4,999" in capsys.readouterr().out

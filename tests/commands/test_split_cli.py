@@ -152,7 +152,7 @@ def test_existing_split_needs_force(tmp_path, capsys, fake_reader):
 
 
 def test_with_the_real_label_reader(tmp_path, capsys):
-    readers = pytest.importorskip("tailtag.labels.readers")
+    from tailtag.labels import readers
     from tailtag.labels.options import ReadOptions
 
     labels = write_onehot(tmp_path, skewed_rows())
@@ -168,7 +168,6 @@ def test_miml_split_is_even_and_leak_free(tmp_path, capsys):
     labels = DATA / "miml" / "labels.csv"
     if not labels.is_file():
         pytest.skip(f"MIML data not found under {DATA}")
-    pytest.importorskip("tailtag.labels.readers")
     status, out, err = run(capsys, labels, "--images", DATA / "miml" / "images", "--out", tmp_path / "m")
     assert status == 0, err
     report = json.loads((tmp_path / "m" / "split_report.json").read_text())

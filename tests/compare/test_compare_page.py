@@ -57,3 +57,17 @@ def test_page_renders_in_chromium(browser, tmp_path):
     assert browser.execute_script("return document.querySelectorAll('tr.best').length;") == 1
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_dollar_signs_in_names_are_drawn_literally(tmp_path):
+    """A `$` in a configuration or rule name would start matplotlib mathtext (an odd count raises)."""
+    import matplotlib
+
+    records = [
+        {"loss": loss, "sampler": "none", "head": "linear", "rule": r"$\frac{$", "seed": 0,
+         "metrics": {m: 0.5 + 0.1 * i for m in METRICS}}
+        for i, loss in enumerate((r"$\frac{$", "a_b%"))
+    ]  # fmt: skip
+    with matplotlib.rc_context({"text.usetex": True}):
+        path = write_page(rank(build_rows(records), "macro_f1"), [], "macro_f1", "t", tmp_path / "p.html")
+    assert path.read_text(encoding="utf-8").count("data:image/png;base64,") == 2

@@ -190,3 +190,8 @@ def test_miml_images_are_all_readable():
     check = check_images(names, root=MIML / "images", mode="decode")
     assert (check.n_checked, check.problems, check.duplicates) == (2000, [], [])
     assert apply_policy(check, "fail").summary == "all 2,000 images are readable"
+
+
+def test_a_nul_byte_in_a_path_is_reported_not_raised(tmp_path):
+    check = check_images(["x\0.jpg", "y\0.jpg"], root=tmp_path, find_duplicates=True)
+    assert [p.reason for p in check.problems] == ["the path contains a NUL byte, which no file name can hold"] * 2

@@ -247,10 +247,25 @@ CASES = [
     ),
     (
         "npz-ambiguous",
+        {"m.npz": _savez(y=np.ones((2, 2))), "tags.txt": "a\nb\n", "class_names.txt": "c\nd\n"},
+        "m.npz",
+        {},
+        r"several sibling files could be the tag list: class_names\.txt, tags\.txt\n  fix: pass --classes",
+    ),
+    (
+        "npz-unnamed-siblings",  # files of the right size are not picked unless their names say what they are
         {"m.npz": _savez(y=np.ones((2, 2))), "p.txt": "a\nb\n", "q.txt": "c\nd\n"},
         "m.npz",
         {},
-        r"several sibling files could be the tag list: p\.txt, q\.txt\n  fix: pass --classes",
+        r"m\.npz: no image list for the 2 matrix rows: .*; p\.txt, q\.txt have the right size, but the name does "
+        r"not say it is an image list: pass --paths to use one\n  fix: pass --paths",
+    ),
+    (
+        "npz-unrelated-label-file",  # another label file of N + 1 lines beside it is not an image list
+        {"m.npz": _savez(y=np.ones((2, 2))), "train.csv": "path,a,b\nx.jpg,1,zero\ny.jpg,0,1\n"},
+        "m.npz",
+        {},
+        r"m\.npz: no image list .*train\.csv has the right size.*\n  fix: pass --paths",
     ),
     ("npz-not-zip", {"m.npz": b"PK\x03\x04 broken"}, "m.npz", {}, r"numpy cannot read this \.npz file"),
     (

@@ -178,3 +178,21 @@ def test_class_folders_recursive_with_notes(tmp_path):
     notes = " | ".join(table.notes)
     assert "1 non-image file(s) skipped: dog/readme.md" in notes
     assert "stray.jpg" in notes and table.label_counts().tolist() == [2, 1, 0]
+
+
+# ------------------------------------------------------------------ a label repeated on one image
+def test_coco_boxes_of_one_category_count_once(tmp_path):
+    annotations = [{"id": k, "image_id": 10, "category_id": 18} for k in range(3)]  # three dogs on a.jpg
+    annotations.append({"id": 9, "image_id": 11, "category_id": 18})
+    table = read_labels(_coco(tmp_path / "c.json", annotations))
+    assert table.label_counts().tolist() == [0, 0, 2]  # person, car, dog: images, not boxes
+    assert table.labels_per_image().tolist() == [1, 1, 0] and set(table.matrix.data.tolist()) == {1}
+
+
+def test_voc_image_listed_twice_in_a_class_file_is_an_error(tmp_path):
+    from tailtag.errors import LabelFileError
+
+    main = _voc(tmp_path / "VOC2007")
+    (main / "cat_trainval.txt").write_text("000005 -1\n000007  1\n000009  0\n000007  1\n")
+    with pytest.raises(LabelFileError, match=r"cat_trainval\.txt:4: image '000007' is listed again \(first at line 2"):
+        read_labels(tmp_path / "VOC2007")

@@ -84,3 +84,47 @@ def test_duplicate_rows_with_the_same_tags_in_another_order_are_identical(tmp_pa
     table = read_labels(write(tmp_path, "t.csv", "path,tags\na.jpg,x|y\nb.jpg,x\na.jpg,y|x\n"))
     assert as_sets(table) == [("a.jpg", ["x", "y"]), ("b.jpg", ["x"])]
     assert "line 4 (same as line 2)" in table.notes[0]
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        ("path,tags\nx.jpg,\"['sea', 'sun'\"\ny.jpg,sea\nz.jpg,sun\n", 2),  # a list cut short among plain cells
+        ("path,tags\nx.jpg,\"'sea', 'sun']\"\ny.jpg,sea\nz.jpg,sun\n", 2),
+        ("path,tags\nx.jpg,sea\ny.jpg,\"['sea', 'sun'\"\n", 3),  # half the cells look like lists: list mode
+        ("path,tags\nx.jpg,\"['sea', 'sun'\"\n", 2),
+    ],
+    ids=["open-minority", "close-minority", "open-half", "only-cell"],
+)
+def test_a_broken_list_cell_is_an_error_naming_its_line(tmp_path, content, line):
+    from tailtag.errors import LabelFileError
+
+    with pytest.raises(LabelFileError, match=r"t\.csv:\d+: ") as caught:
+        read_labels(write(tmp_path, "t.csv", content))
+    message = str(caught.value)
+    assert f"t.csv:{line}: " in message or f"line {line}: " in message, message
+    assert "list" in message and "--tag-sep" in message
+
+
+def test_a_bare_bracketed_tag_is_still_a_tag(tmp_path):
+    table = read_labels(write(tmp_path, "t.csv", "path,tags\nx.jpg,[unk]|sea\ny.jpg,sea\n"))
+    assert as_sets(table) == [("x.jpg", ["[unk]", "sea"]), ("y.jpg", ["sea"])]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "path,tags\na.jpg,x|x|y\nb.jpg,y|y\nc.jpg,x\n",
+        'path,tags\na.jpg,"x,y,x"\nb.jpg,"y,y"\nc.jpg,x\n',
+        "path,tags\na.jpg,x x y\nb.jpg,y y\nc.jpg,x\n",
+        "path,tags\na.jpg,\"['x', 'x', 'y']\"\nb.jpg,\"['y', 'y']\"\nc.jpg,\"['x']\"\n",
+        "path,tags\na.jpg, x | x |y\nb.jpg,y|y \nc.jpg,x\n",
+    ],
+    ids=["pipe", "comma", "space", "list", "pipe-spaces"],
+)
+def test_a_tag_repeated_in_a_cell_counts_once(tmp_path, content):
+    """Counting a repeat twice would store 2 in the matrix (or a row pointer past its indices)."""
+    table = read_labels(write(tmp_path, "t.csv", content))
+    assert as_sets(table) == [("a.jpg", ["x", "y"]), ("b.jpg", ["y"]), ("c.jpg", ["x"])]
+    assert table.matrix.nnz == 4 and set(table.matrix.data.tolist()) == {1}
+    assert table.label_counts().tolist() == [2, 2] and table.labels_per_image().tolist() == [2, 1, 1]

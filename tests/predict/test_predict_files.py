@@ -31,9 +31,12 @@ def _predict(*argv) -> int:
 
 
 def _listing(demo_images: Path, folder: Path, n: int) -> Path:
-    """A list file of the first `n` demo images (absolute paths)."""
+    """A list file of the first `n` demo images, through a link beside it (list paths stay in the list's folder)."""
+    link = folder / "demo_images"
+    if not link.exists():
+        link.symlink_to(demo_images, target_is_directory=True)
     listing = folder / f"first{n}.txt"
-    listing.write_text("".join(f"{demo_images}/{i:04d}.jpg\n" for i in range(1, n + 1)))
+    listing.write_text("".join(f"demo_images/{i:04d}.jpg\n" for i in range(1, n + 1)))
     return listing
 
 
@@ -183,8 +186,19 @@ def test_command_errors_exit_2_with_the_fix(small_run, demo_images, tmp_path, mo
     assert re.search(message, err), err
 
 
+def test_list_paths_outside_its_folder_exit_2_unless_allowed(small_run, demo_images, tmp_path, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{demo_images}/0001.jpg\nx\0.jpg\n")
+    assert _predict(small_run, listing, "--out", tmp_path / "p.csv") == 2
+    err = capsys.readouterr().err
+    assert f"{listing}:1: 2 problems:" in err and "is absolute and outside the list's folder" in err
+    assert "line 2: the image path 'x\\x00.jpg' contains a NUL byte" in err and "Traceback" not in err
+    listing.write_text(f"{demo_images}/0001.jpg\n")
+    assert _predict(small_run, listing, "--out", tmp_path / "p.csv", "--allow-outside-images") == 0
+    assert list(_rows(tmp_path / "p.csv")) == [f"{demo_images}/0001.jpg"]
+
+
 def test_onnx_backend_gives_the_same_csv(small_run, demo_images, tmp_path, capsys):
-    pytest.importorskip("tailtag.export", reason="tailtag.export (the ONNX export) is not in this tree yet")
     run = tmp_path / "run"
     shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("eval-*", "model.onnx*"))
     assert _predict(run, demo_images, "--out", tmp_path / "early.csv", "--backend", "onnx") == 2

@@ -38,7 +38,7 @@ def test_text_list_keeps_its_order_and_resolves_against_its_folder(tmp_path):
     _touch(tmp_path / "imgs", "b.jpg", "a.jpg")
     listing = tmp_path / "imgs" / "list.txt"
     listing.write_text("# test images\nb.jpg\n\n  a.jpg  \n/abs/c.jpg\n")
-    inputs = find_inputs(listing)
+    inputs = find_inputs(listing, allow_outside=True)  # /abs/c.jpg is outside the list's folder
     assert inputs.kind == "list"
     assert inputs.names == ("b.jpg", "a.jpg", "/abs/c.jpg")
     assert inputs.paths == (str(tmp_path / "imgs" / "b.jpg"), str(tmp_path / "imgs" / "a.jpg"), "/abs/c.jpg")
@@ -110,3 +110,27 @@ def test_a_symlink_cycle_is_walked_once(tmp_path):
     _touch(tmp_path, "a/x.jpg")
     os.symlink(tmp_path, tmp_path / "a" / "loop")
     assert find_inputs(tmp_path).names == ("a/x.jpg",)
+
+
+def test_list_paths_stay_in_the_lists_folder_unless_allowed(tmp_path):
+    _touch(tmp_path / "imgs", "a.jpg")
+    listing = tmp_path / "imgs" / "list.txt"
+    listing.write_text(f"a.jpg\n../../etc/passwd\n{tmp_path / 'imgs' / 'a.jpg'}\n/etc/hostname\n")
+    with pytest.raises(LabelFileError) as caught:
+        find_inputs(listing)
+    message = str(caught.value)
+    assert message.startswith(f"{listing}:2: 2 problems:")
+    assert "line 2: the image path '../../etc/passwd' climbs (with '..') out of the list's folder" in message
+    assert "line 4: the image path '/etc/hostname' is absolute and outside the list's folder" in message
+    assert "--allow-outside-images" in message and "line 3" not in message  # absolute but inside: fine
+    assert find_inputs(listing, allow_outside=True).names[1] == "../../etc/passwd"
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv"])
+def test_a_nul_byte_in_a_list_names_the_line(tmp_path, suffix):
+    listing = tmp_path / f"list{suffix}"
+    listing.write_text("path\na.jpg\nx\0.jpg\n" if suffix == ".csv" else "a.jpg\nx\0.jpg\n")
+    line = 3 if suffix == ".csv" else 2
+    for allow in (False, True):
+        with pytest.raises(LabelFileError, match=rf"list\{suffix}:{line}: the image path 'x\\x00\.jpg' contains a NUL"):
+            find_inputs(listing, allow_outside=allow)

@@ -149,3 +149,44 @@ def test_a_finished_shard_keeps_its_state_and_is_not_redone(tmp_path):
     journal.finish(keep_state=True)
     again = Journal(target, FINGERPRINT, NAMES, BATCH)
     assert again.open() is None and (again.n_rows, again.n_skipped) == (8, 2)
+
+
+def _batch_dependent(journal: Journal, first: int) -> None:
+    """Like `_batch`, but each row records the batch it was computed in, as a backend whose arithmetic depends on
+    the batch does (a float reduction over the batch): resuming off the batch grid then changes the bytes."""
+    rows, skipped, good, bad = "", "", 0, 0
+    for i in range(first, min(first + BATCH, len(NAMES))):
+        if i in BAD:
+            skipped, bad = skipped + f"{NAMES[i]},file is empty (0 bytes)\n", bad + 1
+        else:
+            rows, good = rows + f'{NAMES[i]},"tag{i},batch{first}"\n', good + 1
+    journal.write(rows, good, skipped, bad)
+
+
+def _journal_run(out: Path, first: int) -> None:
+    journal = Journal(Target.of(out, "csv"), FINGERPRINT, NAMES, BATCH, flush_rows=1)
+    assert journal.open() == first
+    for start in range(first, len(NAMES), BATCH):
+        _batch_dependent(journal, start)
+    journal.finish(keep_state=False)
+
+
+def test_only_the_last_input_missing_resumes_on_the_batch_grid(tmp_path):
+    """Killed after img8 (skipped) was written and before img9, the last input: 9 of 10 inputs are done, but the
+    rerun must redo the whole last batch (inputs 8..9), not start at img9, or img9 sees another batch."""
+    (tmp_path / "ref").mkdir()
+    _journal_run(tmp_path / "ref" / "p.csv", 0)
+    reference = (tmp_path / "ref" / "p.csv").read_bytes(), (tmp_path / "ref" / "p.skipped.csv").read_bytes()
+    out = tmp_path / "p.csv"
+    journal = Journal(Target.of(out, "csv"), FINGERPRINT, NAMES, BATCH, flush_rows=1)
+    assert journal.open() == 0
+    for start in (0, 4):
+        _batch_dependent(journal, start)
+    journal.write("", 0, f"{NAMES[8]},file is empty (0 bytes)\n", 1)  # the last batch, cut before its last row
+    journal.close()
+    resumed = Journal(Target.of(out, "csv"), FINGERPRINT, NAMES, BATCH, flush_rows=1)
+    assert resumed.open() == 8 and (resumed.n_rows, resumed.n_skipped) == (7, 1)  # img8's skipped row is cut
+    resumed.close()
+    assert partial_path(tmp_path / "p.skipped.csv").read_bytes().count(b"\n") == 2  # header + img3
+    _journal_run(out, 8)
+    assert (out.read_bytes(), (tmp_path / "p.skipped.csv").read_bytes()) == reference

@@ -162,3 +162,47 @@ def test_groups_get_the_closest_sizes_their_granularity_allows(make_matrix):
     for seed in range(5):
         assignment = iterative_stratification(y, FRACTIONS, seed=seed, groups=groups)
         assert np.bincount(assignment, minlength=3).tolist() == [44, 8, 8]
+
+
+# ------------------------------------------------ the greedy step alone (Sechidis et al. 2011, Algorithm 1)
+def test_choose_takes_the_subset_that_wants_the_item_most_then_the_most_room():
+    """Golden cases of the paper's choice: max desired count of the label, then max desired images, then a coin."""
+    import random
+
+    from tailtag.split.iterative import _choose
+
+    coin = random.Random(0)
+    assert _choose([2.0, 0.5, 1.0], [1, 9, 9], coin) == 0  # wants it most, whatever the room
+    assert _choose([-1.0, -3.0], [0, 5], coin) == 0  # over-full on the label: still the least over
+    assert _choose([1.0, 1.0, 0.0], [3, 4, 10], coin) == 1  # tie on the label: most room among the tied
+    assert {_choose([1.0, 1.0], [2, 2], random.Random(s)) for s in range(20)} == {0, 1}  # full tie: a coin
+
+
+def _greedy_only(monkeypatch, matrix, fractions, seed):
+    """The assignment of the greedy pass, with the size repair and the swap refinement after it switched off."""
+    import tailtag.split.iterative as iterative
+
+    monkeypatch.setattr(iterative, "repair_sizes", lambda *args: None)
+    monkeypatch.setattr(iterative, "improve_by_swaps", lambda *args: None)
+    return iterative_stratification(matrix, fractions, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_pass_alone_spreads_each_label_exactly(monkeypatch, seed):
+    """Images with one label each, every label count a multiple of k: placing each positive where the label is
+    wanted most gives every subset exactly its share of every label before any refinement runs."""
+    rng = np.random.default_rng(seed)
+    counts = 3 * rng.integers(1, 6, size=7)  # 7 labels, 3..15 positives each, multiples of 3
+    labels = rng.permutation(np.repeat(np.arange(7), counts))
+    matrix = sp.csr_matrix((np.ones(labels.size, np.int64), (np.arange(labels.size), labels)), shape=(labels.size, 7))
+    assigned = _greedy_only(monkeypatch, matrix, [1 / 3, 1 / 3, 1 / 3], seed)
+    per_subset = np.stack([np.bincount(labels[assigned == j], minlength=7) for j in range(3)])
+    assert (per_subset == counts // 3).all(), per_subset
+
+
+def test_greedy_pass_alone_golden_two_thirds(monkeypatch):
+    """6 positives of one label and fractions (2/3, 1/3): the greedy pass alone gives 4 and 2."""
+    matrix = sp.csr_matrix(np.ones((6, 1), dtype=np.int64))
+    for seed in range(5):
+        assigned = _greedy_only(monkeypatch, matrix, [2 / 3, 1 / 3], seed)
+        assert np.bincount(assigned, minlength=2).tolist() == [4, 2]

@@ -1,7 +1,6 @@
 """Plots: the three PNGs are written, are real images, and the large-label path works."""
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 from PIL import Image
 
@@ -46,7 +45,21 @@ def test_plots_of_a_table_without_positives(tmp_path):
 
 
 def test_plots_do_not_touch_pyplot_state(tmp_path):
-    pyplot = pytest.importorskip("matplotlib.pyplot")
+    import matplotlib.pyplot as pyplot  # a required dependency: a missing one must fail, not skip
+
     before = pyplot.get_fignums()
     write_plots(describe(from_label_lists(["x"], [["a"]])), tmp_path)
     assert pyplot.get_fignums() == before
+
+
+def test_label_names_are_drawn_literally(tmp_path):
+    """`$` would start mathtext (an odd count raises) and a LaTeX rc would choke on `_`/`%`: names are data."""
+    import matplotlib
+
+    names = [r"$\frac{$", "$x$", "a_b%", "#&{}"]
+    table = from_label_lists([str(i) for i in range(4)], [[n] for n in names] + [], names=names)
+    with matplotlib.rc_context({"text.usetex": True}):  # a user's matplotlibrc must not change that
+        paths = write_plots(describe(table), tmp_path, top=4)
+    for path in paths:
+        assert_png(path, min_size=(200, 100))
+    assert matplotlib.rcParams["text.parse_math"] is True  # the literal setting does not leak

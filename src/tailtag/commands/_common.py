@@ -22,7 +22,15 @@ def add_label_arguments(parser: argparse.ArgumentParser, *, option: str | None =
         parser.add_argument("labels", metavar="LABELS", help=what)
     else:
         parser.add_argument(option, dest="labels", metavar="LABELS", help=what)
-    parser.add_argument("--images", metavar="DIR", help="folder the image paths are relative to")
+    parser.add_argument(
+        "--images", metavar="DIR", help="folder the image paths are relative to (default: the label file's folder)"
+    )
+    parser.add_argument(
+        "--allow-outside-images",
+        action="store_true",
+        help="accept absolute and '..' image paths outside the image folder (refused by default: a label file "
+        "must not make tailtag read other files)",
+    )
     group = parser.add_argument_group("label file format (auto-detected unless given)")
     group.add_argument("--format", choices=LABEL_FORMATS, help="label file format")
     group.add_argument("--delimiter", help="CSV field separator, e.g. ',' or '\\t' (default: sniffed)")
@@ -56,6 +64,8 @@ def read_options(args: argparse.Namespace) -> ReadOptions:
         npz_key=args.npz_key,
         voc_split=args.voc_split,
         voc_difficult=args.voc_difficult,
+        images=Path(args.images) if args.images else None,
+        allow_outside_images=args.allow_outside_images,
     )
 
 
@@ -80,7 +90,7 @@ def data_source(args: argparse.Namespace) -> dict:
     options = {
         key: str(value) if isinstance(value, Path) else value
         for key, value in asdict(read_options(args)).items()
-        if value != defaults[key]
+        if value != defaults[key] and key != "images"  # saved as an absolute path below
     }
     for key in ("classes", "paths_file"):
         if key in options:
@@ -109,7 +119,8 @@ def add_image_policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
-        help=f"refuse images with more pixels (decompression bombs; default {DEFAULT_MAX_PIXELS:,})",
+        help="refuse images with more pixels before decoding them (decompression bombs; default "
+        f"{DEFAULT_MAX_PIXELS:,}: 48-50 MP photos pass, and one decode stays under about 1 GB per worker)",
     )
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from tailtag.commands._common import add_label_arguments, load_table
 from tailtag.errors import OptionError
+from tailtag.images.load import DEFAULT_MAX_PIXELS
 from tailtag.labels import LabelTable
 from tailtag.stats.imbalance import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, check_bucket_thresholds
 from tailtag.stats.summary import DEFAULT_MIN_POSITIVES, LabelStats, describe
@@ -58,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="check the image files: none, header (exists and is an image; default with --images) "
         "or decode (fully decode each file, slower); also finds byte-identical duplicates",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"count images with more pixels as unusable (decompression bombs; default {DEFAULT_MAX_PIXELS:,}, "
+        "as in train and predict)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     parser.add_argument("--plots", metavar="DIR", type=Path, help="write PNG plots into DIR")
@@ -99,7 +108,9 @@ def _validate(args: argparse.Namespace) -> None:
     check_bucket_thresholds(args.head_min, args.tail_max)
 
 
-def _check_images(table: LabelTable, mode: str | None, images_given: bool) -> tuple[str, ImageCheck | None]:
+def _check_images(
+    table: LabelTable, mode: str | None, images_given: bool, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[str, ImageCheck | None]:
     """Run the image check asked for; the default is a header check when --images names the image folder."""
     mode = mode or ("header" if images_given else "none")
     if mode == "none":
@@ -112,7 +123,7 @@ def _check_images(table: LabelTable, mode: str | None, images_given: bool) -> tu
         )
     from tailtag.images import check_images
 
-    return mode, check_images(table.paths, mode=mode, root=table.image_root)
+    return mode, check_images(table.paths, mode=mode, root=table.image_root, max_pixels=max_pixels)
 
 
 def _write_plots(stats: LabelStats, out_dir: Path, top: int) -> list[Path]:
@@ -129,7 +140,7 @@ def _write_plots(stats: LabelStats, out_dir: Path, top: int) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     table = load_table(args)
-    mode, check = _check_images(table, args.check_images, args.images is not None)
+    mode, check = _check_images(table, args.check_images, args.images is not None, args.max_pixels)
     stats = describe(
         table, head_min=args.head_min, tail_max=args.tail_max, min_positives=args.min_positives, image_check=check
     )

@@ -46,7 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tags", type=int, metavar="N", help="keep at most the N best-scored tags per image")
     group = parser.add_argument_group("job")
     group.add_argument(
-        "--max-pixels", type=int, metavar="N", default=DEFAULT_MAX_PIXELS, help="skip larger images (bombs)"
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_PIXELS,
+        help=f"skip images with more pixels (decompression bombs; default {DEFAULT_MAX_PIXELS:,}: one decode stays "
+        "under about 1 GB per worker)",
+    )
+    group.add_argument(
+        "--allow-outside-images",
+        action="store_true",
+        help="let a list file name images outside its folder (absolute or '..' paths; refused by default)",
     )
     group.add_argument("--flush-every", type=int, default=256, metavar="ROWS", help="fsync the output this often")
     group.add_argument("--force", action="store_true", help="discard an earlier (partial) output and start over")
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise TailtagError(f"{args.out} already exists\n  fix: pass --force to predict again and overwrite it")
     group = ProcessGroup(world)
     try:
-        inputs = find_inputs(args.input)
+        inputs = find_inputs(args.input, allow_outside=args.allow_outside_images)
         device = _device(args.device, world)
         tagger = tagger_for(args.run, args.backend, device=device)
         if options.min_tags > len(tagger.names):

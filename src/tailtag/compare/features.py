@@ -73,7 +73,7 @@ def load_data(spec: DataSpec) -> LabelTable:
     from tailtag.labels.readers import read_labels
 
     try:
-        options = ReadOptions(**spec.options)
+        options = ReadOptions(**{**spec.options, "images": Path(spec.images) if spec.images else None})
     except TypeError as error:
         valid = ", ".join(ReadOptions.__dataclass_fields__)
         raise OptionError(f"'data.options': {error}; valid keys: {valid}") from None

@@ -24,6 +24,10 @@ td.c,th.c{text-align:left}tr.noise{background:#eef6ee}tr.best{background:#cde8cd
 """
 
 
+# Configuration labels and rule names are user text, never markup: no mathtext for `$`, no LaTeX.
+_LITERAL_TEXT = {"text.usetex": False, "text.parse_math": False}
+
+
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -38,6 +42,11 @@ def dot_plot(rows: list[Row], rank_by: str, limit: int = 60) -> str:
     import matplotlib.pyplot as plt
 
     shown = rows[:limit]
+    with matplotlib.rc_context(_LITERAL_TEXT):
+        return _dot_plot(plt, rows, shown, rank_by, limit)
+
+
+def _dot_plot(plt, rows: list[Row], shown: list[Row], rank_by: str, limit: int) -> str:
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(shown) + 1.2))
     for y, row in enumerate(shown):
         values = [v for v in row.per_seed[rank_by].values() if v is not None]
@@ -65,6 +74,11 @@ def scatter_plot(rows: list[Row], x: str = "macro_f1", y: str = "tail_mAP") -> s
     points = [(r.mean[x], r.mean[y], r) for r in rows if r.mean[x] is not None and r.mean[y] is not None]
     if not points:
         return None
+    with matplotlib.rc_context(_LITERAL_TEXT):
+        return _scatter_plot(plt, points, x, y)
+
+
+def _scatter_plot(plt, points: list, x: str, y: str) -> str:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     rules = sorted({r.config["rule"] for _, _, r in points})
     for i, rule in enumerate(rules):

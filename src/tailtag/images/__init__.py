@@ -13,7 +13,14 @@ from tailtag.images.check import (
     apply_policy,
     check_images,
 )
-from tailtag.images.load import DEFAULT_MAX_PIXELS, ImageHeader, load_image, read_header, to_rgb
+from tailtag.images.load import (
+    DEFAULT_MAX_PIXELS,
+    PILLOW_MAX_PIXELS,
+    ImageHeader,
+    load_image,
+    read_header,
+    to_rgb,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -23,6 +30,7 @@ __all__ = [
     "ImageHeader",
     "ImageProblem",
     "OnBadImage",
+    "PILLOW_MAX_PIXELS",
     "PolicyOutcome",
     "apply_policy",
     "check_images",

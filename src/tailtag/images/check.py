@@ -149,7 +149,14 @@ def check_images(
 
 
 # Reasons of files that have no bytes to compare, left out of the duplicate search.
-_NO_BYTES = ("file not found", "file is empty", "is a directory", "is not a regular file", "cannot access")
+_NO_BYTES = (
+    "file not found",
+    "file is empty",
+    "is a directory",
+    "is not a regular file",
+    "cannot access",
+    "the path contains a NUL byte",
+)
 
 
 def _header_check(file: Path, max_pixels: int) -> str | None:

@@ -24,8 +24,16 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tailtag.errors import BadImageError, OptionError
 
-#: Pillow's default `Image.MAX_IMAGE_PIXELS` (a 1 GiB RGBA buffer / 4 / 3): about a 9,459 x 9,459 image.
-DEFAULT_MAX_PIXELS = 89_478_485
+#: Pillow's default `Image.MAX_IMAGE_PIXELS` (a 1 GiB RGBA buffer / 4 / 3): about a 9,459 x 9,459 image. Pillow
+#: warns above it and refuses above twice it, whatever `max_pixels` says.
+PILLOW_MAX_PIXELS = 89_478_485
+#: Peak bytes per pixel of one `load_image`, measured on 48 MP PNGs: about 8 for RGB (the decoded image and
+#: its RGB copy), up to 19 for a PNG with transparency (RGBA, a white canvas, the composite, the RGB result).
+DECODE_BYTES_PER_PIXEL = 20
+#: Default `max_pixels` (`--max-pixels`) of every command: the largest common photos pass (48 and 50 MP phone
+#: and camera sensors, 8,000 x 6,000 and 8,160 x 6,120), while one decode stays under about 1 GB
+#: (50 M x 20 bytes) per worker; Pillow's 89.5 M let a 97 KB PNG cost 400 MB to 1.7 GB.
+DEFAULT_MAX_PIXELS = 50_000_000
 # Longer side / shorter side above which an image is refused: resizing the shorter side to the network input
 # (the evaluation transform) would turn a 1 x 50,000 strip of a few kB into billions of pixels.
 MAX_ASPECT_RATIO = 100
@@ -88,7 +96,8 @@ def load_image(
     Args:
         path: image file.
         max_pixels: refuse images whose header declares more than this many pixels (width x height),
-            before decoding anything (`--max-pixels`).
+            before decoding anything (`--max-pixels`); the default bounds one decode near 1 GB (see
+            `DEFAULT_MAX_PIXELS`).
         draft_size: (width, height) the caller will resize to. For JPEGs the decoder then scales by
             1/2, 1/4 or 1/8 in the DCT domain (`Image.draft`), which is several times faster on large
             photos; both sides stay >= `draft_size` (sizes of the upright image) unless the file is
@@ -149,6 +158,8 @@ def _open(path: str | Path, max_pixels: int) -> Iterator[tuple[ImageFile.ImageFi
 def _file_size(path: str | Path) -> int:
     """Size in bytes of a readable, non-empty regular file; BadImageError otherwise."""
     p = Path(path)
+    if "\0" in str(path):  # the OS call would raise ValueError; label and list readers refuse these earlier
+        raise BadImageError(repr(str(path)), "the path contains a NUL byte, which no file name can hold")
     try:
         stat = p.stat()
     except FileNotFoundError as error:
@@ -231,7 +242,12 @@ def _too_large_reason(
             f"image has {count}, over Pillow's hard limit of {limit:,} (2 x PIL.Image.MAX_IMAGE_PIXELS); "
             "raise PIL.Image.MAX_IMAGE_PIXELS and --max-pixels if you trust it"
         )
-    return f"image has {count}, over the limit of {max_pixels:,}; raise --max-pixels if you trust it"
+    cost = f"; decoding it could take up to {_megabytes(pixels * DECODE_BYTES_PER_PIXEL)}" if pixels else ""
+    return f"image has {count}, over the limit of {max_pixels:,}{cost}; raise --max-pixels if you trust it"
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{max(1, round(n_bytes / 1e6)):,} MB"
 
 
 def _pixels_from(error: BaseException) -> int | None:
@@ -256,8 +272,22 @@ _MAGIC = {
 }
 
 
+# Leading bytes of common files that are not images, to name what the file is instead of showing its bytes.
+_NOT_IMAGES = {
+    b"%PDF-": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Office document)",
+    b"\x1f\x8b": "gzip-compressed data",
+    b"\x7fELF": "an executable (ELF)",
+    b"\xef\xbb\xbf": "UTF-8 text",
+}
+
+
 def _unidentified_reason(path: str | Path) -> str:
-    """Why Pillow could not identify a file: a damaged header of a known format, or not an image at all."""
+    """Why Pillow could not identify a file: a damaged header of a known format, or not an image at all.
+
+    The reason names the kind of file only, never its bytes: paths can come from someone else's label file,
+    and the reason is printed and written to reports (`skipped_images.csv`, JSON).
+    """
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
@@ -268,12 +298,16 @@ def _unidentified_reason(path: str | Path) -> str:
             return f"corrupt {name}: the file starts like a {name} but its header cannot be read"
     if head[4:8] == b"ftyp":  # ISO media: HEIC/AVIF photos from phones need a Pillow plugin
         brand = head[8:12].decode("ascii", "replace")
-        return f"not an image Pillow can read (ISO media, brand {brand!r}: HEIC/AVIF need a plugin such as pillow-heif)"
+        brand = f", brand {brand!r}" if brand.isalnum() else ""  # a format name, never arbitrary bytes
+        return f"not an image Pillow can read (ISO media{brand}: HEIC/AVIF need a plugin such as pillow-heif)"
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg")):
         return (
             "not an image (no known image format; it looks like HTML/XML text, maybe an error page saved as an image)"
         )
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return f"not an image (no known image format; it is text starting {head[:24].decode('ascii')!r})"
-    return f"not an image (no known image format; first bytes {head[:8].hex(' ')})"
+    kind = next((name for magic, name in _NOT_IMAGES.items() if head.startswith(magic)), None)
+    if kind is None and head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        kind = "plain text"
+    if kind is None:
+        return "not an image (not a recognised image format)"
+    return f"not an image (not a recognised image format; it is {kind})"

@@ -61,7 +61,11 @@ class RunFiles:
             )
         try:
             raw = self.data["options"]
-            options = ReadOptions(**{k: Path(v) if k in ("classes", "paths_file") else v for k, v in raw.items()})
+            images = Path(self.data["images"]) if self.data.get("images") else None
+            options = ReadOptions(
+                **{k: Path(v) if k in ("classes", "paths_file") else v for k, v in raw.items() if k != "images"},
+                images=images,
+            )
             labels = self.data["labels"]
         except (KeyError, TypeError, AttributeError) as exc:
             raise LabelFileError(

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from tailtag.errors import LabelFileError
+from tailtag.labels.image_paths import check_paths
+from tailtag.labels.options import ReadOptions
 from tailtag.labels.table import LabelTable, Task
 
 SHOWN = 10
@@ -141,11 +143,21 @@ def finish_table(
     meta: dict[str, np.ndarray] | None = None,
     notes: list[str] | None = None,
     task: Task = "multilabel",
+    options: ReadOptions | None = None,
 ) -> LabelTable:
-    """The `LabelTable` of a parsed file, after merging identical duplicate rows (see `merge_duplicates`)."""
+    """The `LabelTable` of a parsed file, after checking its image paths and merging identical duplicate rows.
+
+    The table's image root is `options.images` when given, else `image_root` (the reader's default); every
+    path must stay inside it unless `options.allow_outside_images` (see `tailtag.labels.image_paths`).
+    """
+    options = options or ReadOptions()
     meta = dict(meta or {})
     notes = list(notes or [])
     paths = np.asarray(paths, dtype=object)
+    image_root = Path(options.images) if options.images is not None else image_root
+    problems = Problems(source)
+    check_paths(paths, image_root, allow_outside=options.allow_outside_images, where=where, add=problems.add)
+    problems.raise_if_any()
     keep, note = merge_duplicates(paths, matrix, names, meta, where, source)
     if note is not None:
         notes.append(note)

@@ -136,4 +136,5 @@ def read_coco(path: Path, options: ReadOptions) -> LabelTable:
         source=path,
         image_root=path.parent,
         notes=notes,
+        options=options,
     )

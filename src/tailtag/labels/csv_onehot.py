@@ -76,4 +76,5 @@ def read_onehot(path: Path, options: ReadOptions) -> LabelTable:
         source=path,
         image_root=path.parent,
         meta=meta,
+        options=options,
     )

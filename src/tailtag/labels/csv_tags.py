@@ -13,6 +13,7 @@ labels, kept as a negative. Label names are the sorted union of the tags.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,15 @@ LIST_SEP = "list"  # the separator name for Python-style list cells
 _MAX_LIST_CELL = 1 << 16  # literal_eval on a huge or deeply nested cell can exhaust memory or the stack
 _RAGGED_FIX = "give every row one cell per header column"
 _PATH_FIX = "give every row a non-empty image path"
+_LIST_FIX = "write list cells as ['tag1', 'tag2'], or pass --tag-sep"
+# A cell that opens or closes like a Python list of strings: `['sea', 'sun'` or `'sea', 'sun']` is a list
+# cut short, not the tags "['sea'" and "'sun'"; so is `[1, 2]`, while a bare `[x]` stays a tag name.
+_LIST_LIKE = re.compile(r"""^\[\s*(?:['"]|\]|$)|['"]\s*\]$""")
+
+
+def looks_like_list(cell: str) -> bool:
+    """True when a stripped tags cell opens or closes like a Python list of strings."""
+    return bool(_LIST_LIKE.search(cell)) or (cell.startswith("[") and cell.endswith("]") and "," in cell)
 
 
 def choose_tag_separator(cells: list[str]) -> tuple[str, str | None]:
@@ -42,7 +52,7 @@ def choose_tag_separator(cells: list[str]) -> tuple[str, str | None]:
         (separator, note): `separator` is LIST_SEP for Python-style lists.
     """
     filled = [cell for cell in cells if cell]
-    lists = sum(cell.startswith("[") and cell.endswith("]") for cell in filled)
+    lists = sum(looks_like_list(cell) for cell in filled)
     if filled and 2 * lists >= len(filled):
         return LIST_SEP, None
     counts = {sep: sum(sep in cell for cell in filled) for sep in TAG_SEPARATORS}
@@ -121,13 +131,21 @@ def _tags_column(path: Path, layout: CsvLayout, sample: list[list[str]], options
     return index
 
 
-def _parse_cells(rows: list[tuple[int, str, str, str]], separator: str, problems: Problems) -> list[list[str]]:
+def _parse_cells(
+    rows: list[tuple[int, str, str, str]], separator: str, problems: Problems, *, detected: bool
+) -> list[list[str]]:
+    """Tags of every row; with a detected (not --tag-sep) separator, a list-like cell in a file of plain
+    cells is a problem, since splitting it would invent tags like "['sea'"."""
     tag_lists: list[list[str]] = []
     for line, _, cell, _ in rows:
+        if detected and separator != LIST_SEP and looks_like_list(cell):
+            problems.add(line, f"{cell[:60]!r} looks like a Python list, but most cells are not lists", _LIST_FIX)
+            tag_lists.append([])
+            continue
         try:
             tag_lists.append(split_tags(cell, separator))
         except ValueError as error:
-            problems.add(line, str(error), "write list cells as ['tag1', 'tag2'], or pass --tag-sep")
+            problems.add(line, str(error), _LIST_FIX)
             tag_lists.append([])
     return tag_lists
 
@@ -157,7 +175,7 @@ def read_tags(path: Path, options: ReadOptions) -> LabelTable:
     if separator is None:
         separator, note = choose_tag_separator([cell for _, _, cell, _ in rows])
         notes += [note] if note else []
-    tag_lists = _parse_cells(rows, separator, problems)
+    tag_lists = _parse_cells(rows, separator, problems, detected=options.tag_sep is None)
     problems.raise_if_any()
     ignored = [layout.columns[j] for j in layout.other_indices() if j != tags_index]
     if ignored:
@@ -176,4 +194,5 @@ def read_tags(path: Path, options: ReadOptions) -> LabelTable:
         image_root=path.parent,
         meta=meta,
         notes=notes,
+        options=options,
     )

@@ -94,4 +94,5 @@ def read_folders(path: Path, options: ReadOptions) -> LabelTable:
         image_root=path,
         notes=notes,
         task="multiclass",
+        options=options,
     )

@@ -124,5 +124,12 @@ def read_mat(path: Path, options: ReadOptions) -> LabelTable:
     matrix = sp.csr_matrix((targets.T == 1).astype(np.uint8))
     notes.append(f"images are numbered 1{ext} .. {targets.shape[1]}{ext} in column order of 'targets'")
     return finish_table(
-        paths, matrix, names, where=lambda i: f"column {i + 1}", source=path, image_root=path.parent, notes=notes
+        paths,
+        matrix,
+        names,
+        where=lambda i: f"column {i + 1}",
+        source=path,
+        image_root=path.parent,
+        notes=notes,
+        options=options,
     )

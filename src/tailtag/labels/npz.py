@@ -171,4 +171,5 @@ def read_npz(path: Path, options: ReadOptions) -> LabelTable:
         image_root=path.parent,
         meta=meta,
         notes=notes,
+        options=options,
     )

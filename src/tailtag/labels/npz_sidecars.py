@@ -1,13 +1,17 @@
 """The files beside an NPZ label matrix: the tag list (column names) and the image list (row paths).
 
 An NPZ holds numbers only, so its names and paths live in sibling files. When `--classes` or
-`--paths` is not given, the sibling is found by its size: the one .txt with exactly L non-empty
-lines, the one .csv/.tsv/.txt/.lst with N rows; a tie is broken by its name (tags.txt, images.csv)
-and otherwise refused rather than guessed.
+`--paths` is not given, a sibling is used only when both its size and its name say what it is: the
+one .txt with exactly L non-empty lines whose name has a word starting like tag/class/label/name/
+vocab/categor (tags.txt, class_names.txt), the one .csv/.tsv/.txt/.lst with N rows whose name has a
+word starting like path/file/image/img/id (images.csv, image_ids.txt). A file that merely has the
+right number of lines (another label file, notes.txt) is never picked: several or none is refused
+with the files that fit, and the flag to pass.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,7 @@ _LIST_SUFFIXES = (".txt", ".lst")
 _MAX_SIDECAR_BYTES = 256 << 20
 _NAME_HINTS = ("tag", "class", "label", "name", "vocab", "categor")
 _PATH_HINTS = ("path", "file", "image", "img", "id")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def _count_lines(path: Path) -> int | None:
@@ -37,17 +42,32 @@ def _count_lines(path: Path) -> int | None:
     return sum(1 for line in data.splitlines() if line.strip())
 
 
-def _pick(npz: Path, candidates: list[Path], hints: tuple[str, ...], what: str, flag: str) -> Path | None:
-    if len(candidates) > 1:
-        hinted = [c for c in candidates if any(h in c.stem.lower() for h in hints)]
-        candidates = hinted if len(hinted) == 1 else candidates
-    if len(candidates) > 1:
+def _named_like(path: Path, hints: tuple[str, ...]) -> bool:
+    """True when a word of the file name starts with a hint: `image_ids` and `images` do, `valid` does not."""
+    return any(word.startswith(hints) for word in _WORD.findall(path.stem.lower()))
+
+
+def _pick(npz: Path, fitting: list[Path], hints: tuple[str, ...], what: str, flag: str) -> Path | None:
+    """The one sibling of the right size whose name says it is the `what`; None when no sibling fits."""
+    named = [c for c in fitting if _named_like(c, hints)]
+    if len(named) > 1:
         raise LabelFileError(
             npz,
-            f"several sibling files could be the {what}: {', '.join(c.name for c in candidates)}",
+            f"several sibling files could be the {what}: {', '.join(c.name for c in named)}",
             fix=f"pass {flag} FILE",
         )
-    return candidates[0] if candidates else None
+    return named[0] if named else None
+
+
+def _unnamed(fitting: list[Path], what: str, flag: str) -> str:
+    """A sentence about siblings of the right size that were not used because of their names."""
+    if not fitting:
+        return ""
+    shown = ", ".join(c.name for c in fitting[:5]) + (f" and {len(fitting) - 5} more" if len(fitting) > 5 else "")
+    return (
+        f"; {shown} {'has' if len(fitting) == 1 else 'have'} the right size, but the name does not say {what}: "
+        f"pass {flag} to use one"
+    )
 
 
 def _siblings(npz: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -55,30 +75,35 @@ def _siblings(npz: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def find_names_file(npz: Path, n_labels: int, notes: list[str]) -> Path | None:
-    """The sibling .txt listing exactly `n_labels` names, if exactly one does (None if none does)."""
-    found = [p for p in _siblings(npz, (".txt",)) if _count_lines(p) == n_labels]
-    chosen = _pick(npz, found, _NAME_HINTS, "tag list", "--classes")
+    """The sibling .txt named like a tag list with exactly `n_labels` names (None, with a note, if none)."""
+    fitting = [p for p in _siblings(npz, (".txt",)) if _count_lines(p) == n_labels]
+    chosen = _pick(npz, fitting, _NAME_HINTS, "tag list", "--classes")
     if chosen is not None:
-        notes.append(f"label names from {chosen.name} (the sibling with {n_labels} lines; --classes overrides)")
+        notes.append(
+            f"label names from {chosen.name} (the sibling tag list with {n_labels} lines; --classes overrides)"
+        )
+    elif fitting:
+        notes.append("no sibling named like a tag list" + _unnamed(fitting, "it is a tag list", "--classes"))
     return chosen
 
 
 def find_paths_file(npz: Path, n_images: int, notes: list[str], exclude: Path | None = None) -> Path:
-    """The sibling CSV (header + `n_images` rows) or list (`n_images` lines), if exactly one fits."""
-    found = []
+    """The sibling named like an image list with `n_images` rows (CSV: header + rows; list: one a line)."""
+    fitting = []
     for p in _siblings(npz, _TABLE_SUFFIXES + _LIST_SUFFIXES):
         count = _count_lines(p)
         fits = count == n_images + 1 if p.suffix.lower() in _TABLE_SUFFIXES else count in (n_images, n_images + 1)
         if fits and p != exclude:
-            found.append(p)
-    chosen = _pick(npz, found, _PATH_HINTS, "image list", "--paths")
+            fitting.append(p)
+    chosen = _pick(npz, fitting, _PATH_HINTS, "image list", "--paths")
     if chosen is None:
         raise LabelFileError(
             npz,
-            f"no image list for the {n_images} matrix rows: no sibling .csv/.tsv/.txt has {n_images} rows",
+            f"no image list for the {n_images} matrix rows: no sibling .csv/.tsv/.txt/.lst named like an image list "
+            f"(images.csv, paths.txt, ...) has {n_images} rows" + _unnamed(fitting, "it is an image list", "--paths"),
             fix=f"pass --paths FILE: a CSV with a path column, or a text file with {n_images} image paths, one a line",
         )
-    notes.append(f"image paths from {chosen.name} (the sibling with {n_images} rows; --paths overrides)")
+    notes.append(f"image paths from {chosen.name} (the sibling image list with {n_images} rows; --paths overrides)")
     return chosen
 
 

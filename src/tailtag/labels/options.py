@@ -31,6 +31,10 @@ class ReadOptions:
         voc_split: which VOC image set to read: train, val, trainval or test (`--voc-split`).
         voc_difficult: VOC's 0 ("difficult") entries become negatives or positives (`--voc-difficult`).
         image_ext: extension appended to ids that have none (VOC ids, MATLAB numbering), e.g. ".jpg".
+        images: folder the image paths are relative to (`--images`); None: the label file's folder (VOC:
+            its root; class folders: the folder itself). Paths must stay inside it (see `image_paths`).
+        allow_outside_images: accept absolute paths and `..` paths outside `images`
+            (`--allow-outside-images`); by default they are an error naming the line.
     """
 
     format: LabelFormat | None = None
@@ -45,3 +49,5 @@ class ReadOptions:
     voc_split: str = "trainval"
     voc_difficult: DifficultPolicy = "negative"
     image_ext: str = ".jpg"
+    images: Path | None = None
+    allow_outside_images: bool = False

@@ -105,4 +105,5 @@ def read_paddle(path: Path, options: ReadOptions) -> LabelTable:
         source=path,
         image_root=path.parent,
         notes=notes,
+        options=options,
     )

@@ -131,4 +131,5 @@ def read_voc(path: Path, options: ReadOptions) -> LabelTable:
         source=path,
         image_root=root,
         notes=notes,
+        options=options,
     )

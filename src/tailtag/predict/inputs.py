@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailtag.errors import LabelFileError, TailtagError
+from tailtag.labels._rows import Problems
 from tailtag.labels.csv_files import PATH_COLUMN_NAMES
 from tailtag.labels.folders import IMAGE_EXTENSIONS
+from tailtag.labels.image_paths import fix_for, path_problem
 
 LIST_SUFFIXES = (".txt", ".lst", ".csv")
 _GLOB_CHARS = frozenset("*?[")
@@ -53,11 +55,13 @@ class Inputs:
         return hasher.hexdigest()
 
 
-def find_inputs(spec: str | Path) -> Inputs:
+def find_inputs(spec: str | Path, *, allow_outside: bool = False) -> Inputs:
     """The images named by `spec`: a folder (recursive), a list file (.txt/.lst/.csv) or a quoted glob.
 
     Folders keep files with an image extension (case-insensitive: .jpg, .JPEG, .png, ...) and skip hidden
-    files and folders (a leading dot). Relative paths in a list file resolve against the list's folder.
+    files and folders (a leading dot). Relative paths in a list file resolve against the list's folder, and
+    must stay inside it (no `..` above it, no absolute path elsewhere) unless `allow_outside`
+    (`--allow-outside-images`): a list file may come from someone else (see `tailtag.labels.image_paths`).
 
     Raises:
         TailtagError: INPUT does not exist, or names no image (the message names INPUT and the fix).
@@ -73,7 +77,7 @@ def find_inputs(spec: str | Path) -> Inputs:
                 f"INPUT {text} is a single file with suffix {path.suffix!r}; expected a folder, a list file "
                 f"({', '.join(LIST_SUFFIXES)}) or a quoted glob\n  fix: pass its folder, or a list file naming it"
             )
-        inputs = _list_file(text, path)
+        inputs = _list_file(text, path, allow_outside)
     elif _GLOB_CHARS & set(text):
         inputs = _glob(text)
     else:
@@ -116,7 +120,7 @@ def _glob(pattern: str) -> Inputs:
     return Inputs(pattern, "glob", tuple(images), tuple(images))
 
 
-def _list_file(text: str, path: Path) -> Inputs:
+def _list_file(text: str, path: Path, allow_outside: bool) -> Inputs:
     try:
         content = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,6 +128,7 @@ def _list_file(text: str, path: Path) -> Inputs:
     rows = _csv_rows(path, content) if path.suffix.lower() == ".csv" else _text_rows(content)
     if not rows:
         raise TailtagError(f"INPUT list {text} names no images (it is empty)\n  fix: one image path per line")
+    _check_paths(path, rows, allow_outside)
     base = path.resolve().parent
     paths = tuple(str(base / name) if not os.path.isabs(name) else name for _, name in rows)
     names = tuple(name for _, name in rows)
@@ -133,6 +138,18 @@ def _list_file(text: str, path: Path) -> Inputs:
             f"{text}: {duplicates} paths are listed more than once; each listing gets its own row", stacklevel=3
         )
     return Inputs(text, "list", paths, names)
+
+
+def _check_paths(path: Path, rows: list[tuple[int, str]], allow_outside: bool) -> None:
+    """Every NUL byte and every path outside the list's folder, as one error naming their lines."""
+    problems = Problems(path)
+    for number, name in rows:
+        problem = path_problem(name, path.parent, allow_outside=allow_outside)
+        if problem is not None:
+            problems.add(
+                number, problem.replace("the image folder", "the list's folder"), fix_for(problem, "the list's folder")
+            )
+    problems.raise_if_any()
 
 
 def _text_rows(content: str) -> list[tuple[int, str]]:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from tailtag.errors import OptionError
-from tailtag.images import DEFAULT_MAX_PIXELS
+from tailtag.images import PILLOW_MAX_PIXELS
 
 #: Default `max_pixels` of the service: a 48 MP phone photo passes, a decompression bomb does not.
 SERVE_MAX_PIXELS = 50_000_000
@@ -72,9 +72,9 @@ class Limits:
                 f"--max-queue ({self.max_queue}) must be >= --max-images ({self.max_images}), or a request "
                 "with the most images allowed could never be queued"
             )
-        if not problems and self.max_pixels > 2 * DEFAULT_MAX_PIXELS:
+        if not problems and self.max_pixels > 2 * PILLOW_MAX_PIXELS:
             problems.append(
-                f"--max-pixels {self.max_pixels:,} is over Pillow's hard limit of {2 * DEFAULT_MAX_PIXELS:,}, "
+                f"--max-pixels {self.max_pixels:,} is over Pillow's hard limit of {2 * PILLOW_MAX_PIXELS:,}, "
                 "which refuses such images anyway"
             )
         if problems:

@@ -6,8 +6,10 @@ importing `tailtag.stats` stays cheap and never changes the backend of a caller'
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -21,6 +23,23 @@ if TYPE_CHECKING:
 BUCKET_COLOURS = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
 _MAX_NAMED_BARS = 60  # beyond this the frequency plot drops per-label tick names
 _MAX_TEXT = 40  # characters of a label-set name on the powerset plot
+# Label names are data, never markup: `$` must not start mathtext (an odd count raises) and a user's
+# matplotlibrc asking for LaTeX must not make `_` or `%` in a name break the plot.
+_LITERAL_TEXT = {"text.usetex": False, "text.parse_math": False}
+_Plot = TypeVar("_Plot", bound=Callable[..., Path])
+
+
+def _literal(plot: _Plot) -> _Plot:
+    """Run `plot` with text drawn literally; tick labels are made at draw time, so savefig must be inside too."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context(_LITERAL_TEXT):
+            return plot(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -36,6 +55,7 @@ def _short(text: str, limit: int = _MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@_literal
 def _empty_plot(path: Path, title: str) -> Path:
     fig = _figure(6.0, 2.0)
     fig.text(0.5, 0.5, title, ha="center", va="center")
@@ -62,6 +82,7 @@ def _bucket_handles(stats: LabelStats) -> list:
     return handles
 
 
+@_literal
 def plot_label_frequency(stats: LabelStats, path: Path) -> Path:
     """Positives per label, sorted, on a log axis, coloured by head/medium/tail bucket.
 
@@ -102,6 +123,7 @@ def plot_label_frequency(stats: LabelStats, path: Path) -> Path:
     return path
 
 
+@_literal
 def plot_labelsets(stats: LabelStats, path: Path, top: int = 20) -> Path:
     """Horizontal histogram of the `top` most frequent label sets."""
     sets = stats.labelsets
@@ -125,6 +147,7 @@ def plot_labelsets(stats: LabelStats, path: Path, top: int = 20) -> Path:
     return path
 
 
+@_literal
 def plot_cooccurrence(stats: LabelStats, path: Path, top: int = 20) -> Path:
     """Heatmap of P(column label | row label) over the `top` most frequent labels (diagonal masked)."""
     imb = stats.imbalance
