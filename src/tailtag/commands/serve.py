@@ -32,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="cpu", help="torch backend: cpu, cuda[:INDEX] or auto (default cpu)")
     group.add_argument("--threads", type=int, help="torch threads of the model (default: torch's, the cores)")
     group.add_argument("--docs", action="store_true", help="serve OpenAPI docs at /docs and /openapi.json")
+    group.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a Host name clients may use, besides localhost, 127.0.0.1, ::1 and --host (repeatable; "
+        "'*.example.com' for sub-domains, '*' turns the check off). Other names get 400: DNS rebinding",
+    )  # fmt: skip
+    group.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        help="an origin (https://app.example.com) whose web pages may POST to the service besides its own "
+        "page (repeatable; '*' allows any). Other pages get 403: cross-site requests",
+    )  # fmt: skip
     group.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     limits = parser.add_argument_group("batching and limits")
     limits.add_argument("--max-batch", type=int, default=32, help="most images per forward pass (default 32)")
@@ -94,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
 
 
+def allowed_hosts(args: argparse.Namespace) -> list[str]:
+    """Host names the service answers to: the loopback names, the bound address, and --allowed-host."""
+    from tailtag.serve.guard import LOCAL_HOSTS
+
+    return [*LOCAL_HOSTS, args.host, *args.allowed_host]
+
+
 def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int:
     import torch
     import uvicorn
@@ -105,7 +122,9 @@ def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int
     if args.threads:
         torch.set_num_threads(args.threads)
     tagger = tagger_for(args.run, args.backend, device=args.device)
-    app = create_app(tagger, limits, docs=args.docs)
+    app = create_app(
+        tagger, limits, docs=args.docs, allowed_hosts=allowed_hosts(args), allowed_origins=args.allowed_origin
+    )
     url = url_of(sock)
     docs = ", docs: /docs" if args.docs else ""
     print(
@@ -116,7 +135,8 @@ def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int
     if args.host not in LOOPBACK:
         print(
             f"warning: listening on {args.host}: the service has no authentication; anyone who can reach this "
-            "address can use it (put it behind a proxy that authenticates, or use --host 127.0.0.1)",
+            "address can use it (put it behind a proxy that authenticates, or use --host 127.0.0.1); clients must "
+            f"name it by an allowed host: {', '.join(allowed_hosts(args))} (add names with --allowed-host)",
             file=sys.stderr,
         )
     try:

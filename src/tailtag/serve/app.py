@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from tailtag import __version__
 from tailtag.inference import Tagger, Tags
 from tailtag.serve.batching import MicroBatcher, QueueFull
 from tailtag.serve.decode import decode_upload
+from tailtag.serve.guard import LOCAL_HOSTS, HostOriginGuard
 from tailtag.serve.limits import ApiError, Limits
 from tailtag.serve.page import CONTENT_SECURITY_POLICY, render_page
 from tailtag.serve.schema import ERROR_RESPONSES, TAGS_REQUEST_DOC, HealthResponse, LabelsResponse, TagsResponse
@@ -172,8 +174,18 @@ def _busy(message: str, retry_after_s: int) -> ApiError:
     )
 
 
-def create_app(tagger: Tagger, limits: Limits, *, docs: bool = False) -> FastAPI:
+def create_app(
+    tagger: Tagger,
+    limits: Limits,
+    *,
+    docs: bool = False,
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+    allowed_origins: Sequence[str] = (),
+) -> FastAPI:
     """The service for `tagger` under `limits`; `docs` adds OpenAPI docs at /docs and /openapi.json.
+
+    Requests whose Host is not in `allowed_hosts`, and POSTs from pages of other origins than the service's
+    own and `allowed_origins`, are refused (`guard.HostOriginGuard`: DNS rebinding and cross-site requests).
 
     Example:
         >>> from tailtag.inference import Tagger
@@ -199,6 +211,11 @@ def create_app(tagger: Tagger, limits: Limits, *, docs: bool = False) -> FastAPI
     )
     app.state.service = service
     _add_error_handlers(app, service)
+
+    def count(code: str) -> None:
+        service.rejected[code] = service.rejected.get(code, 0) + 1
+
+    app.add_middleware(HostOriginGuard, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, on_reject=count)
 
     @app.post("/v1/tags", response_model=TagsResponse, responses=ERROR_RESPONSES, openapi_extra=TAGS_REQUEST_DOC)
     async def tags(request: Request) -> JSONResponse:
