@@ -174,7 +174,7 @@ def _trickle(url: str) -> str:
     """Send headers announcing 1,000 bytes, then only 10 (a slowloris client); return the raw reply."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"POST /v1/tags HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /v1/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{\"images\": ")  # fmt: skip
         reply = b""
         while b"}}" not in reply:
