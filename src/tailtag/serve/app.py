@@ -205,12 +205,14 @@ def create_app(
         version=__version__,
         description=f"Image tagging with run {service.run!r}.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # the default page loads Swagger UI from a CDN: `_add_docs` serves a local copy
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.service = service
     _add_error_handlers(app, service)
+    if docs:
+        _add_docs(app)
 
     def count(code: str) -> None:
         service.rejected[code] = service.rejected.get(code, 0) + 1
@@ -241,6 +243,28 @@ def create_app(
         )
 
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the copy of its assets that the `fastapi-offline` package ships, so the page
+    works without network access (FastAPI's default loads them from a CDN and is blank offline)."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/static", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="tailtag API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to the online validator
+        )
 
 
 def _add_error_handlers(app: FastAPI, service: Service) -> None:
