@@ -4,6 +4,7 @@
                       [--max-batch 32] [--max-wait-ms 10] [--max-images 16] [--max-request-mb 20]
                       [--max-pixels 50000000] [--timeout-s 30] [--max-queue N] [--max-requests 64]
                       [--read-timeout-s 10] [--keep-alive-s 5] [--max-connections 512]
+                      [--allowed-host NAME ...] [--allowed-origin ORIGIN ...]
 
     $ tailtag serve runs/miml
     tailtag serve: run miml (5 labels, torch backend) at http://127.0.0.1:8000  (page: /, API: POST /v1/tags)
