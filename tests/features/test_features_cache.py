@@ -60,15 +60,25 @@ def test_features_equal_the_backbone_on_each_view(backbone, tmp_path):
     assert not np.allclose(result.features[0], result.features[1])  # views differ
 
 
-def test_second_call_is_served_from_the_cache_quickly(backbone, tmp_path):
+def test_second_call_is_served_from_the_cache_without_decoding_or_forward(backbone, tmp_path, monkeypatch):
+    # What makes a warm cache fast is work not done: no image decoded, no forward pass. The speed itself is
+    # measured by benchmarks/bench_features.py (a wall-clock bound here would flake on a loaded machine).
     paths = _make_images(tmp_path / "img", 6)
     cold = _run(backbone, paths, tmp_path / "cache", views=("center", "flip"))
-    start = time.perf_counter()
-    warm = _run(backbone, paths, tmp_path / "cache", views=("center", "flip"))
-    elapsed = time.perf_counter() - start
-    assert warm.n_computed == 0 and warm.n_cached == 12
+    forwards = []
+    hook = backbone.model.register_forward_hook(lambda module, args, out: forwards.append(args[0].shape[0]))
+
+    class NoDecoding(cache_module.ImageDataset):
+        def __getitem__(self, index):
+            raise AssertionError(f"the warm call decoded image {index}")
+
+    monkeypatch.setattr(cache_module, "ImageDataset", NoDecoding)
+    try:
+        warm = _run(backbone, paths, tmp_path / "cache", views=("center", "flip"))
+    finally:
+        hook.remove()
+    assert warm.n_computed == 0 and warm.n_cached == 12 and forwards == []
     np.testing.assert_array_equal(warm.features, cold.features)
-    assert elapsed < 0.5, f"warm cache took {elapsed:.2f} s"
 
 
 def test_renamed_images_hit_and_edited_images_miss(backbone, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import httpx
 import numpy as np
@@ -89,6 +90,17 @@ def test_page_is_self_contained(service):
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
+def test_docs_page_loads_nothing_from_elsewhere(service):
+    page = httpx.get(f"{service}/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/docs/static/") for url in assets), assets  # no CDN: works offline
+    assert "http://" not in page.text and "https://" not in page.text
+    for url in assets:
+        asset = httpx.get(f"{service}{url}")
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+
+
 def test_docs_only_when_asked(service, small_run):
     assert httpx.get(f"{service}/docs").status_code == 200
     schema = httpx.get(f"{service}/openapi.json").json()
@@ -98,7 +110,7 @@ def test_docs_only_when_asked(service, small_run):
     from tailtag.serve import BackgroundServer, Limits, create_app
 
     with BackgroundServer(create_app(Tagger.load(small_run), Limits())) as plain:
-        for path in ("/docs", "/openapi.json", "/redoc"):
+        for path in ("/docs", "/openapi.json", "/redoc", "/docs/static/swagger-ui.css"):
             response = httpx.get(plain.url + path)
             assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 

@@ -61,3 +61,14 @@ def test_page_shows_errors_politely(browser, service, tmp_path):
     # the browser logs the 422 itself; nothing else may fail (no script error, no blocked resource)
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "422" not in e["message"]]
     assert not severe, severe
+
+
+def test_docs_page_renders_offline(browser, service):
+    """Swagger UI draws the API's operations from local assets (this machine has no network)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{service}/docs")
+    WebDriverWait(browser, 30).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".opblock"))
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/v1/tags", "/v1/labels", "/healthz"} <= paths

@@ -3,6 +3,8 @@
     tailtag serve RUN [--host 127.0.0.1] [--port 8000] [--backend torch|onnx] [--docs]
                       [--max-batch 32] [--max-wait-ms 10] [--max-images 16] [--max-request-mb 20]
                       [--max-pixels 50000000] [--timeout-s 30] [--max-queue N] [--max-requests 64]
+                      [--read-timeout-s 10] [--keep-alive-s 5] [--max-connections 512]
+                      [--allowed-host NAME ...] [--allowed-origin ORIGIN ...]
 
     $ tailtag serve runs/miml
     tailtag serve: run miml (5 labels, torch backend) at http://127.0.0.1:8000  (page: /, API: POST /v1/tags)
@@ -31,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="cpu", help="torch backend: cpu, cuda[:INDEX] or auto (default cpu)")
     group.add_argument("--threads", type=int, help="torch threads of the model (default: torch's, the cores)")
     group.add_argument("--docs", action="store_true", help="serve OpenAPI docs at /docs and /openapi.json")
+    group.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a Host name clients may use, besides localhost, 127.0.0.1, ::1 and --host (repeatable; "
+        "'*.example.com' for sub-domains, '*' turns the check off). Other names get 400: DNS rebinding",
+    )  # fmt: skip
+    group.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        help="an origin (https://app.example.com) whose web pages may POST to the service besides its own "
+        "page (repeatable; '*' allows any). Other pages get 403: cross-site requests",
+    )  # fmt: skip
     group.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     limits = parser.add_argument_group("batching and limits")
     limits.add_argument("--max-batch", type=int, default=32, help="most images per forward pass (default 32)")
@@ -44,6 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-queue", type=int, default=0, help="most images waiting (default: 8 batches)")
     limits.add_argument("--max-requests", type=int, default=64, help="most requests in progress (default 64)")
     limits.add_argument("--decode-threads", type=int, default=2, help="image decoding threads (default 2)")
+    connections = parser.add_argument_group("connections (slow and idle clients)")
+    connections.add_argument(
+        "--read-timeout-s", type=float, default=10.0,
+        help="seconds a connection has to send a complete request head, from opening or from its previous "
+        "response; then it is closed (idle, half-sent or trickled requests; default 10). The body of an "
+        "accepted request is bounded by --timeout-s",
+    )  # fmt: skip
+    connections.add_argument(
+        "--keep-alive-s", type=float, default=5.0, help="idle seconds a keep-alive connection stays open (default 5)"
+    )
+    connections.add_argument(
+        "--max-connections", type=int, default=512,
+        help="most open client connections (default 512); a new one beyond closes the connection idle the "
+        "longest, so idle clients cannot lock out new ones. The file-descriptor limit is raised to fit",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,18 +86,30 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_requests=args.max_requests,
         decode_threads=args.decode_threads,
+        read_timeout_s=args.read_timeout_s,
+        keep_alive_s=args.keep_alive_s,
+        max_connections=args.max_connections,
     )  # checks every flag before the model loads
     if not 0 <= args.port <= 65535:
         raise OptionError(f"--port must be in 0..65535, got {args.port}")
     if args.threads is not None and args.threads < 1:
         raise OptionError(f"--threads must be >= 1, got {args.threads}")
+    from tailtag.serve.connections import ensure_fd_limit
     from tailtag.serve.server import bind
 
+    ensure_fd_limit(limits.max_connections)
     sock = bind(args.host, args.port)  # a busy port fails now, not after loading the model
     try:
         return _serve(args, limits, sock)
     finally:
         sock.close()
+
+
+def allowed_hosts(args: argparse.Namespace) -> list[str]:
+    """Host names the service answers to: the loopback names, the bound address, and --allowed-host."""
+    from tailtag.serve.guard import LOCAL_HOSTS
+
+    return [*LOCAL_HOSTS, args.host, *args.allowed_host]
 
 
 def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int:
@@ -84,7 +123,9 @@ def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int
     if args.threads:
         torch.set_num_threads(args.threads)
     tagger = tagger_for(args.run, args.backend, device=args.device)
-    app = create_app(tagger, limits, docs=args.docs)
+    app = create_app(
+        tagger, limits, docs=args.docs, allowed_hosts=allowed_hosts(args), allowed_origins=args.allowed_origin
+    )
     url = url_of(sock)
     docs = ", docs: /docs" if args.docs else ""
     print(
@@ -95,7 +136,8 @@ def _serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> int
     if args.host not in LOOPBACK:
         print(
             f"warning: listening on {args.host}: the service has no authentication; anyone who can reach this "
-            "address can use it (put it behind a proxy that authenticates, or use --host 127.0.0.1)",
+            "address can use it (put it behind a proxy that authenticates, or use --host 127.0.0.1); clients must "
+            f"name it by an allowed host: {', '.join(allowed_hosts(args))} (add names with --allowed-host)",
             file=sys.stderr,
         )
     try:

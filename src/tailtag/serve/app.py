@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from tailtag import __version__
 from tailtag.inference import Tagger, Tags
 from tailtag.serve.batching import MicroBatcher, QueueFull
 from tailtag.serve.decode import decode_upload
+from tailtag.serve.guard import LOCAL_HOSTS, HostOriginGuard
 from tailtag.serve.limits import ApiError, Limits
 from tailtag.serve.page import CONTENT_SECURITY_POLICY, render_page
 from tailtag.serve.schema import ERROR_RESPONSES, TAGS_REQUEST_DOC, HealthResponse, LabelsResponse, TagsResponse
@@ -172,8 +174,18 @@ def _busy(message: str, retry_after_s: int) -> ApiError:
     )
 
 
-def create_app(tagger: Tagger, limits: Limits, *, docs: bool = False) -> FastAPI:
+def create_app(
+    tagger: Tagger,
+    limits: Limits,
+    *,
+    docs: bool = False,
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+    allowed_origins: Sequence[str] = (),
+) -> FastAPI:
     """The service for `tagger` under `limits`; `docs` adds OpenAPI docs at /docs and /openapi.json.
+
+    Requests whose Host is not in `allowed_hosts`, and POSTs from pages of other origins than the service's
+    own and `allowed_origins`, are refused (`guard.HostOriginGuard`: DNS rebinding and cross-site requests).
 
     Example:
         >>> from tailtag.inference import Tagger
@@ -193,12 +205,19 @@ def create_app(tagger: Tagger, limits: Limits, *, docs: bool = False) -> FastAPI
         version=__version__,
         description=f"Image tagging with run {service.run!r}.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # the default page loads Swagger UI from a CDN: `_add_docs` serves a local copy
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.service = service
     _add_error_handlers(app, service)
+    if docs:
+        _add_docs(app)
+
+    def count(code: str) -> None:
+        service.rejected[code] = service.rejected.get(code, 0) + 1
+
+    app.add_middleware(HostOriginGuard, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, on_reject=count)
 
     @app.post("/v1/tags", response_model=TagsResponse, responses=ERROR_RESPONSES, openapi_extra=TAGS_REQUEST_DOC)
     async def tags(request: Request) -> JSONResponse:
@@ -224,6 +243,28 @@ def create_app(tagger: Tagger, limits: Limits, *, docs: bool = False) -> FastAPI
         )
 
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the copy of its assets that the `fastapi-offline` package ships, so the page
+    works without network access (FastAPI's default loads them from a CDN and is blank offline)."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/static", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="tailtag API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to the online validator
+        )
 
 
 def _add_error_handlers(app: FastAPI, service: Service) -> None:

@@ -2,8 +2,9 @@
 
 Each limit bounds one resource an untrusted client could exhaust: request bytes (memory while reading),
 images per request and pixels per image (decode memory and CPU: a 40 KB PNG can declare 50,000 x 50,000
-pixels), the queue in front of the model (latency), requests in progress (memory of bodies being read)
-and wall time (a client trickling its body, or a model too slow for the load). A request over a limit gets
+pixels), the queue in front of the model (latency), requests in progress (memory of bodies being read),
+wall time (a client trickling its body, or a model too slow for the load), and open connections with the
+time a connection may take to send its request head (file descriptors: `connections`). A request over a limit gets
 a 4xx (or 503 / 504) JSON body `{"error": {"code", "message", "fix"}}`, never a 500.
 """
 
@@ -37,6 +38,11 @@ class Limits:
             Retry-After instead of an ever longer wait (`--max-queue`; 0: 8 batches, at least max_images).
         max_requests: most requests in progress at once (`--max-requests`); more get 503.
         decode_threads: threads decoding images next to the one model thread (`--decode-threads`).
+        read_timeout_s: seconds a connection has to send a complete request head, from opening or from its
+            previous response (`--read-timeout-s`); then it is closed (idle, half-sent and trickled heads).
+        keep_alive_s: seconds an idle keep-alive connection stays open after a response (`--keep-alive-s`).
+        max_connections: most open client connections (`--max-connections`); a new one beyond it closes
+            the connection idle the longest, so idle connections can never lock out a new client.
     """
 
     max_batch: int = 32
@@ -48,6 +54,9 @@ class Limits:
     max_queue: int = 0
     max_requests: int = 64
     decode_threads: int = 2
+    read_timeout_s: float = 10.0
+    keep_alive_s: float = 5.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         if self.max_queue == 0 and _is_int(self.max_batch, 1) and _is_int(self.max_images, 1):
@@ -64,6 +73,9 @@ class Limits:
                 ("--max-queue", self.max_queue, _is_int(self.max_queue, 1), "an integer >= 1"),
                 ("--max-requests", self.max_requests, _is_int(self.max_requests, 1), "an integer >= 1"),
                 ("--decode-threads", self.decode_threads, _is_int(self.decode_threads, 1), "an integer >= 1"),
+                ("--read-timeout-s", self.read_timeout_s, _is_number(self.read_timeout_s, 1e-3), "a number > 0"),
+                ("--keep-alive-s", self.keep_alive_s, _is_number(self.keep_alive_s, 1e-3), "a number > 0"),
+                ("--max-connections", self.max_connections, _is_int(self.max_connections, 1), "an integer >= 1"),
             )
             if not ok
         ]
@@ -71,6 +83,11 @@ class Limits:
             problems.append(
                 f"--max-queue ({self.max_queue}) must be >= --max-images ({self.max_images}), or a request "
                 "with the most images allowed could never be queued"
+            )
+        if not problems and self.max_connections <= self.max_requests:
+            problems.append(
+                f"--max-connections ({self.max_connections}) must be > --max-requests ({self.max_requests}), "
+                "or connections with requests in progress could leave no room for a new client"
             )
         if not problems and self.max_pixels > 2 * PILLOW_MAX_PIXELS:
             problems.append(

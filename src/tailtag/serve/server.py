@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tailtag.errors import TailtagError
+from tailtag.serve.connections import BACKLOG, MAX_HEAD_BYTES, guarded_protocol
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -28,7 +29,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise TailtagError(
@@ -44,8 +45,19 @@ def url_of(sock: socket.socket) -> str:
 
 
 def uvicorn_config(app: FastAPI, log_level: str = "info", access_log: bool = True) -> uvicorn.Config:
-    """uvicorn settings for the service: one process (the model is not fork-safe to share), short keep-alive."""
-    return uvicorn.Config(app, log_level=log_level, access_log=access_log, timeout_keep_alive=5, lifespan="on")
+    """uvicorn settings for the service made by `create_app`: one process (the model is not fork-safe to
+    share), h11 with the connection limits of the app's `Limits` (read deadline, connection cap, keep-alive)."""
+    limits = app.state.service.limits
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        http=guarded_protocol(limits.read_timeout_s, limits.max_connections),
+        timeout_keep_alive=limits.keep_alive_s,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        backlog=BACKLOG,
+    )
 
 
 class BackgroundServer:
