@@ -114,7 +114,7 @@ def train_finetune(
     state = fit(
         _wrap_ddp(model, dist), loss, batches=batches, steps_per_epoch=steps, validate=validate, config=config,
         run_dir=out, dist=dist, log=log, save_best=save_best, tail_mask=tail_mask if tail_mask.any() else None,
-        autocast=precision.autocast, scaler=precision.scaler,
+        autocast=precision.autocast, scaler=precision.scaler, lr_scales={"backbone.": config.backbone_lr_scale},
     )  # fmt: skip
     if dist.is_main:
         model.load_state_dict(load_file(str(out / "best.safetensors")))
