@@ -88,7 +88,9 @@ def _device_decodable(data: bytes, max_pixels: int) -> bool:
         with Image.open(io.BytesIO(data)) as image:  # header only; no pixels are decoded here
             width, height = image.size
             rotated = image.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None)
-            return image.format == "JPEG" and image.mode in ("RGB", "L") and width * height <= max_pixels and not rotated
+            return (
+                image.format == "JPEG" and image.mode in ("RGB", "L") and width * height <= max_pixels and not rotated
+            )
     except Exception:  # noqa: BLE001 - any header problem: let load_image decide and explain
         return False
 
