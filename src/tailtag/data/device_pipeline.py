@@ -164,6 +164,8 @@ class DeviceTransform:
         strengths: augmentation strength per `EncodedBatch.strengths` index, e.g. ("light", "strong").
         channels_last: return the batch in channels-last memory format.
         max_pixels: pixel limit of the CPU fallback decode.
+        views: evaluation only: cached views ("center", "flip", "full" of `tailtag.models.view_transform`);
+            the batch is then (B, V, 3, H, W).
     """
 
     def __init__(
@@ -175,7 +177,11 @@ class DeviceTransform:
         strengths: Sequence[str] = ("light",),
         channels_last: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        views: Sequence[str] | None = None,
     ):
+        if views is not None and (train or not set(views) <= {"center", "flip", "full"} or not views):
+            raise ValueError(f"views must be evaluation views among center, flip, full; got {views!r}")
+        self.views = tuple(views) if views is not None else None
         self.cfg, self.device, self.train = cfg, torch.device(device), train
         self.strengths = tuple(strengths)
         self.channels_last, self.max_pixels = channels_last, max_pixels
@@ -231,12 +237,14 @@ class DeviceTransform:
             params = [self._draw(int(batch.seeds[i]), self.strengths[int(batch.strengths[i])], images[i]) for i in keep]
             stacked = torch.stack([self._geometry(images[i], p) for i, p in zip(keep, params, strict=True)])
             stacked = self._photometric(stacked, params)
+        elif self.views is not None:
+            stacked = torch.stack([self._views(images[i]) for i in keep])  # (B, V, 3, H, W)
         else:
             stacked = torch.stack([self._eval_geometry(images[i]) for i in keep])
         stacked = (stacked - self.mean) / self.std
         if self.train:
             stacked = self._erase(stacked, params)
-        if self.channels_last:
+        if self.channels_last and stacked.ndim == 4:
             stacked = stacked.contiguous(memory_format=torch.channels_last)
         return ImageBatch(batch.indices[keep], stacked, None, problems)
 
@@ -245,6 +253,18 @@ class DeviceTransform:
         resized = F.resize(image.float(), self.cfg.resize_size, interpolation=self.interpolation, antialias=True)
         # PIL rounds and clips to uint8 after resampling; doing the same keeps the two pipelines comparable.
         return F.center_crop(resized.round_().clamp_(0, 255), list(self.cfg.input_size)) / 255.0
+
+    def _views(self, image: torch.Tensor) -> torch.Tensor:
+        """(V, 3, H, W) in [0, 1]: `self.views` of one image ("full": the whole image squashed to the input)."""
+        out, center = [], None
+        for view in self.views:
+            if view == "full":
+                full = F.resize(image.float(), list(self.cfg.input_size), self.interpolation, antialias=True)
+                out.append(full.round_().clamp_(0, 255) / 255.0)
+                continue
+            center = self._eval_geometry(image) if center is None else center
+            out.append(center if view == "center" else center.flip(-1))
+        return torch.stack(out)
 
     def _draw(self, seed: int, strength: str, image: torch.Tensor) -> dict[str, Any]:
         """This draw's crop box, flip, jitter factors and erasing box, from a CPU generator seeded with `seed`."""
