@@ -26,6 +26,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from tailtag.data import ImageDataset, collate_images, prefetch_in_thread
+from tailtag.data.device_pipeline import (
+    DeviceBatches,
+    DeviceTransform,
+    EncodedImages,
+    collate_encoded,
+    use_device_pipeline,
+)
 from tailtag.errors import OptionError
 from tailtag.features.hashing import INDEX_NAME, content_digests
 from tailtag.features.progress import Progress
@@ -108,6 +115,7 @@ def compute_features(
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     device: str | torch.device | None = None,
+    input_pipeline: str = "auto",
 ) -> FeatureResult:
     """Features of every image and view, from the cache where possible, computing and caching the rest.
 
@@ -123,6 +131,10 @@ def compute_features(
         max_pixels: larger images are reported as unusable (`--max-pixels`).
         device: where the backbone runs; default CUDA when available, else CPU. On the CPU, glibc is
             told to keep freed memory for reuse (`tailtag.features.runtime.keep_freed_memory`).
+        input_pipeline: "device" decodes JPEGs in batches on `device` and resizes there
+            (`tailtag.data.device_pipeline`), "cpu" decodes with PIL in the workers, "auto" is device on CUDA.
+            Both give the same preprocessing up to decoder/resampler rounding (about one grey level), so
+            they share the cache.
 
     Returns:
         A `FeatureResult`; `features` is (V, N, D) float32.
@@ -155,6 +167,7 @@ def compute_features(
             max_pixels=max_pixels,
             device=device,
             progress=progress,
+            input_pipeline=input_pipeline,
         )
         _fill(features, views, group, digests, computed)
         n_computed += len(computed) * len(group)
@@ -228,6 +241,7 @@ def _run_backbone(
     max_pixels: int,
     device: torch.device,
     progress: bool,
+    input_pipeline: str = "auto",
 ) -> tuple[dict[str, np.ndarray], list[ImageProblem]]:
     """Decode `paths`, run the backbone on `views`, append shards to `stores` as it goes.
 
@@ -235,7 +249,13 @@ def _run_backbone(
         digest -> (len(views), D) float32 features of the decoded images, and the undecodable ones.
     """
     cfg = backbone.preprocess
-    dataset = ImageDataset(paths, MultiView(cfg, views), draft_size=draft_size(cfg, views), max_pixels=max_pixels)
+    on_device = use_device_pipeline(input_pipeline, device)
+    if on_device:
+        dataset, collate = EncodedImages(paths, max_pixels=max_pixels), collate_encoded
+    else:
+        views_of = MultiView(cfg, views)
+        dataset = ImageDataset(paths, views_of, draft_size=draft_size(cfg, views), max_pixels=max_pixels)
+        collate = collate_images
     # No worker start-up for a handful of images; on the CPU, no workers taking cores from the forward pass.
     workers = min(decode_workers(num_workers, device.type), -(-len(paths) // batch_size))
     loader = DataLoader(
@@ -243,7 +263,7 @@ def _run_backbone(
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=collate_images,
+        collate_fn=collate,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )
@@ -257,6 +277,8 @@ def _run_backbone(
     meter = Progress(len(paths), f"features ({backbone.name}, {'+'.join(views)})", enabled=progress)
     # Without worker processes, a thread decodes the next batch while this one runs through the model.
     batches = loader if workers else prefetch_in_thread(loader, depth=2)
+    if on_device:  # the workers read the files; decoding and resizing run here, on the device
+        batches = DeviceBatches(batches, DeviceTransform(cfg, device, max_pixels=max_pixels, views=views))
     try:
         with torch.inference_mode():
             for batch in batches:
@@ -302,6 +324,7 @@ def extract_features(
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     device: str | torch.device | None = None,
+    input_pipeline: str = "auto",
     on_bad: OnBadImage = "fail",
     report_path: Path | None = None,
 ) -> np.ndarray:
@@ -330,6 +353,7 @@ def extract_features(
         progress=progress,
         max_pixels=max_pixels,
         device=device,
+        input_pipeline=input_pipeline,
     )
     check = ImageCheck(result.problems, [], len(result.ok), tuple(str(path) for path in paths))
     outcome = apply_policy(check, on_bad, report_path)

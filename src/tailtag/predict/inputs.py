@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailtag.errors import LabelFileError, TailtagError
-from tailtag.labels._rows import Problems
+from tailtag.labels import Problems
 from tailtag.labels.csv_files import PATH_COLUMN_NAMES
 from tailtag.labels.folders import IMAGE_EXTENSIONS
 from tailtag.labels.image_paths import fix_for, path_problem

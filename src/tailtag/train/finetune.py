@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from tailtag import rundir
 from tailtag.config import TrainConfig
 from tailtag.data import ImageDataset
+from tailtag.data.device_pipeline import use_device_pipeline
 from tailtag.errors import TailtagError
 from tailtag.images import DEFAULT_MAX_PIXELS, apply_policy, check_images
 from tailtag.labels import LabelTable
@@ -44,8 +45,9 @@ from tailtag.models import (
 )
 from tailtag.sampling import create_sampler
 from tailtag.stats.imbalance import assign_buckets
-from tailtag.train import distributed
+from tailtag.train import device_feed, distributed
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
+from tailtag.train.compile_static import PadToBatch, warm_up
 from tailtag.train.finetune_data import DecodeProblems, EpochBatches, ImageBatches, ToDevice, make_loader, to_device_fn
 from tailtag.train.finetune_model import (
     FinetuneModel,
@@ -96,8 +98,15 @@ def train_finetune(
     (height, width), steps = backbone.preprocess.input_size, batches.steps_per_epoch()
     log.info(
         f"finetune {backbone.name} at {width}x{height} px: {len(train_rows):,} training and {len(val_rows):,} "
-        f"validation images, {steps} steps of {config.batch_size} per epoch, {precision.name} on {dist.device}"
+        f"validation images, {steps} steps of {config.batch_size} per epoch, {precision.name} on {dist.device}, "
+        f"{'device' if feed.on_device else 'cpu'} input pipeline"
     )
+    if model.compiled:
+        seconds = warm_up(
+            model, batch_size=feed.local_batch, eval_batch_size=2 * config.batch_size, input_size=(height, width),
+            device=dist.device, autocast=precision.autocast, channels_last=config.channels_last,
+        )  # fmt: skip
+        log.info(f"compile: train and eval graphs compiled in {seconds:.1f} s (before epoch 1)")
     counts = train_table.label_counts()
     buckets = assign_buckets(counts, head_min=config.head_min, tail_max=config.tail_max)
     tail_mask = np.array([bucket == "tail" for bucket in buckets])
@@ -108,7 +117,7 @@ def train_finetune(
     state = fit(
         _wrap_ddp(model, dist), loss, batches=batches, steps_per_epoch=steps, validate=validate, config=config,
         run_dir=out, dist=dist, log=log, save_best=save_best, tail_mask=tail_mask if tail_mask.any() else None,
-        autocast=precision.autocast, scaler=precision.scaler,
+        autocast=precision.autocast, scaler=precision.scaler, lr_scales={"backbone.": config.backbone_lr_scale},
     )  # fmt: skip
     if dist.is_main:
         model.load_state_dict(load_file(str(out / rundir.BEST_WEIGHTS)))
@@ -238,6 +247,26 @@ class _Feed:
         return to_device_fn(self.dist.device, self.config.channels_last and cuda)
 
     @property
+    def on_device(self) -> bool:
+        """Decode and augment on the training device (`input_pipeline`)."""
+        return use_device_pipeline(self.config.input_pipeline, self.dist.device)
+
+    @property
+    def compiled(self) -> bool:
+        return self.config.compile and self.dist.device.type == "cuda"
+
+    @property
+    def local_batch(self) -> int:
+        return max(1, self.config.batch_size // self.dist.world_size)
+
+    @property
+    def device_options(self) -> dict:
+        cuda = self.dist.device.type == "cuda"
+        return {"cfg": self.preprocess, "channels_last": self.config.channels_last and cuda,
+                "max_pixels": self.max_pixels, "device": self.dist.device, "num_workers": self.config.num_workers,
+                "seed": self.config.seed}  # fmt: skip
+
+    @property
     def loader_options(self) -> dict:
         return {"num_workers": self.config.num_workers, "seed": self.config.seed, "device": self.dist.device}
 
@@ -248,30 +277,40 @@ class _Feed:
         """The loop's `batches(epoch)`: `strong` (N,) bool rows get the strong pipeline, the others `augment`."""
         config, cfg = self.config, self.preprocess
         strengths = (config.augment, "strong")
-        dataset = AugmentedImages(
-            self.paths(rows),
-            [train_transform(cfg, strength) for strength in strengths],
-            strong.astype(np.int64),
-            draft_sizes=[train_draft_size(cfg, strength) for strength in strengths],
-            max_pixels=self.max_pixels,
-        )
         sampler = create_sampler(config.sampler, self.table.matrix[rows], seed=config.seed, **config.sampler_params)
-        local_batch = max(1, config.batch_size // self.dist.world_size)
-        order = EpochBatches(sampler, local_batch, config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
-        loader = make_loader(dataset, **self.loader_options, batch_sampler=order)
+        order = EpochBatches(
+            sampler, self.local_batch, config.seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            drop_last=self.compiled,
+        )  # fmt: skip
+        if self.on_device:
+            choice = strong.astype(np.int64)
+            loader = device_feed.training_batches(self.paths(rows), choice, strengths, order, **self.device_options)
+        else:
+            dataset = AugmentedImages(
+                self.paths(rows),
+                [train_transform(cfg, strength) for strength in strengths],
+                strong.astype(np.int64),
+                draft_sizes=[train_draft_size(cfg, strength) for strength in strengths],
+                max_pixels=self.max_pixels,
+            )
+            loader = make_loader(dataset, **self.loader_options, batch_sampler=order)
         targets = torch.from_numpy(training_targets(self.table.matrix[rows], multiclass_loss))
         return ImageBatches(loader, order, targets, self.to_device, self.problems)
 
     def validation(self, rows: np.ndarray, loss: TailLoss, precision: Precision) -> Callable:
         """`validate(model) -> (targets (N, K), probabilities (N, K))` on the validation images (flip TTA)."""
-        paths, cfg = self.paths(rows), self.preprocess
-        dataset = ImageDataset(paths, eval_transform(cfg), draft_size=draft_size(cfg), max_pixels=self.max_pixels)
-        loader = make_loader(dataset, **self.loader_options, batch_size=self.config.batch_size, shuffle=False)
+        paths, cfg, batch_size = self.paths(rows), self.preprocess, self.config.batch_size
+        if self.on_device:
+            loader = device_feed.evaluation_batches(paths, batch_size=batch_size, **self.device_options)
+        else:
+            dataset = ImageDataset(paths, eval_transform(cfg), draft_size=draft_size(cfg), max_pixels=self.max_pixels)
+            loader = make_loader(dataset, **self.loader_options, batch_size=batch_size, shuffle=False)
         targets = self.table.matrix[rows].toarray()
-        to_device, problems = self.to_device, self.problems
+        to_device, problems, compiled = self.to_device, self.problems, self.compiled
 
         def validate(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-            probabilities, ok = predict_flip(model, loader, loss, len(paths), to_device, precision, problems)
+            net = PadToBatch(model, 2 * batch_size) if compiled else model  # static shapes: one eval graph
+            probabilities, ok = predict_flip(net, loader, loss, len(paths), to_device, precision, problems)
             if not ok.any():
                 raise TailtagError(
                     f"none of the {len(paths):,} validation images could be decoded; see {problems.report_path}"

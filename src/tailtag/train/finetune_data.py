@@ -40,13 +40,24 @@ class EpochBatches(Sampler[list[Key]]):
         batch_size: images per batch on this rank.
         seed: base seed of the augmentation seeds.
         rank: this process; world_size: number of processes.
+        drop_last: drop every partial last batch (static shapes for `compile`), unless it is the only batch.
     """
 
-    def __init__(self, sampler: EpochSampler, batch_size: int, seed: int, *, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        sampler: EpochSampler,
+        batch_size: int,
+        seed: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+    ):
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.rank, self.world_size = rank, world_size
+        self.drop_last = drop_last
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -64,14 +75,15 @@ class EpochBatches(Sampler[list[Key]]):
         keys = self.keys(self.epoch)
         for start in range(0, len(keys), self.batch_size):
             batch = keys[start : start + self.batch_size]
-            if len(batch) == 1 and start > 0:
+            if start > 0 and (len(batch) == 1 or (self.drop_last and len(batch) < self.batch_size)):
                 return
             yield batch
 
     def __len__(self) -> int:
         n = len(shard_indices(self.sampler.sample(self.epoch), self.rank, self.world_size))
         full, rest = divmod(n, self.batch_size)
-        return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+        partial = rest > 0 and (full == 0 or (rest > 1 and not self.drop_last))
+        return full + (1 if partial else 0)
 
 
 class ImageBatches:
@@ -149,15 +161,23 @@ def one_thread(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def make_loader(dataset: Dataset, *, num_workers: int, seed: int, device: torch.device, **kwargs) -> DataLoader:
-    """DataLoader over `dataset` with `collate_images`: persistent single-threaded workers, pinned memory on GPU.
+def make_loader(
+    dataset: Dataset,
+    *,
+    num_workers: int,
+    seed: int,
+    device: torch.device,
+    collate_fn: Callable = collate_images,
+    **kwargs,
+) -> DataLoader:
+    """DataLoader over `dataset` with `collate_fn`: persistent single-threaded workers, pinned memory on GPU.
 
     `kwargs` give the batching: `batch_sampler=EpochBatches(...)` for training, `batch_size` for validation.
     """
     return DataLoader(
         dataset,
         num_workers=num_workers,
-        collate_fn=collate_images,
+        collate_fn=collate_fn,
         pin_memory=device.type == "cuda",
         persistent_workers=num_workers > 0,
         worker_init_fn=one_thread if num_workers else None,

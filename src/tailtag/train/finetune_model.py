@@ -120,7 +120,7 @@ class FinetuneModel(TagModel):
     def __init__(self, backbone: nn.Module, head: nn.Module):
         super().__init__(backbone, head)
         self.frozen_norms: tuple[str, ...] = ()
-        self.compiled = False
+        self.compiled: bool | str | Callable = False  # True / a torch.compile backend: run the compiled forward
 
     def freeze(self, plan: FreezePlan) -> None:
         """Stop gradients of `plan.frozen` and pin the BatchNorm layers whose parameters are all frozen."""
@@ -144,7 +144,7 @@ class FinetuneModel(TagModel):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.compiled:
-            return _compiled_forward()(self, images)
+            return _compiled_forward("inductor" if self.compiled is True else self.compiled)(self, images)
         return super().forward(images)
 
 
@@ -153,8 +153,10 @@ def _tag_forward(model: TagModel, images: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _compiled_forward() -> Callable[[TagModel, torch.Tensor], torch.Tensor]:
-    return torch.compile(_tag_forward)
+def _compiled_forward(backend: str | Callable = "inductor") -> Callable[[TagModel, torch.Tensor], torch.Tensor]:
+    # dynamic=False: a new batch size compiles a new static graph instead of a slower dynamic one; the
+    # feed keeps shapes static (`tailtag.train.compile_static`), so there is one graph per train/eval mode.
+    return torch.compile(_tag_forward, backend=backend, dynamic=False)
 
 
 @dataclass(frozen=True)

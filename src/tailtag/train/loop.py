@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from tailtag import rundir
 from tailtag.config import TrainConfig
@@ -29,6 +28,7 @@ from tailtag.train import distributed
 from tailtag.train.checkpoint import load_checkpoint, save_atomic
 from tailtag.train.collapse import collapse_warnings
 from tailtag.train.logs import RunLog
+from tailtag.train.optim import create_ema, create_optimizer, warmup_cosine
 
 Batches = Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 Validate = Callable[[nn.Module], tuple[np.ndarray, np.ndarray]]
@@ -38,28 +38,26 @@ MAX_BAD_STEPS = 20
 def make_optimizer(
     model: nn.Module, config: TrainConfig, lr_scales: dict[str, float] | None = None
 ) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters; `lr_scales` maps a parameter-name prefix to a factor of
-    config.lr (e.g. pretrained stages learn slower than a new head). The factor is kept as `lr_scale`."""
-    groups: dict[float, list] = {}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            scale = next((f for prefix, f in (lr_scales or {}).items() if name.startswith(prefix)), 1.0)
-            groups.setdefault(scale, []).append(param)
-    params = [{"params": p, "lr": config.lr * scale, "lr_scale": scale} for scale, p in groups.items()]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    """AdamW or SGD over the trainable parameters (`tailtag.train.optim`); `lr_scales` maps a parameter-name
+    prefix to a factor of config.lr, kept as `lr_scale`. Finetune mode exempts biases and norm weights from decay."""
+    return create_optimizer(
+        model,
+        name=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        lr_scales=lr_scales,
+        decay_1d=config.mode != "finetune",
+    )
 
 
 def lr_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
     """Linear warmup, then cosine to 0 (or constant for 'none'/'plateau', whose decay is applied per epoch)."""
-    warmup = config.warmup_epochs * steps_per_epoch
-    if step < warmup:
-        return (step + 1) / warmup
-    if config.schedule != "cosine":
-        return 1.0
-    total = max(1, config.epochs * steps_per_epoch - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / total)))
+    return warmup_cosine(
+        step,
+        warmup_steps=config.warmup_epochs * steps_per_epoch,
+        total_steps=config.epochs * steps_per_epoch,
+        cosine=config.schedule == "cosine",
+    )
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -160,7 +158,7 @@ def fit(
     """
     raw_model = model.module if hasattr(model, "module") else model
     optimizer = make_optimizer(raw_model, config, lr_scales)
-    ema = AveragedModel(raw_model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None
+    ema = create_ema(raw_model, config.ema_decay, warmup=config.ema_warmup)
     state = {
         "epoch": 0,
         "best_score": -math.inf,

@@ -141,6 +141,7 @@ def _cached_features(backbone, table, subsets, config, dist, on_bad_image, max_p
         cache_dir=Path(config.cache_dir).expanduser(),
         progress=dist.is_main,
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        input_pipeline=config.input_pipeline,
         on_bad=on_bad_image,
         report_path=out / rundir.SKIPPED if on_bad_image == "skip" else None,
     )
