@@ -64,7 +64,11 @@ def test_keeps_the_source_csv_style(tmp_path):
     source.write_text("Filenames\tdesert\tsea\n1.jpg\t1\t0\n2.jpg\t0\t1\n", encoding="utf-8")
     table = read_labels(source)
     written = write_labels(table, tmp_path / "out.tsv", "onehot", like=(source, ReadOptions()))
-    assert written[0].read_text(encoding="utf-8").splitlines() == ["Filenames\tdesert\tsea", "1.jpg\t1\t0", "2.jpg\t0\t1"]
+    assert written[0].read_text(encoding="utf-8").splitlines() == [
+        "Filenames\tdesert\tsea",
+        "1.jpg\t1\t0",
+        "2.jpg\t0\t1",
+    ]
 
 
 def test_fallback_formats_write_tags():
