@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tailtag.commands.export", "export a run to ONNX or TorchScript, with a parity check"),
     "serve": ("tailtag.commands.serve", "HTTP tagging service (FastAPI) with a page to try it"),
     "compare": ("tailtag.commands.compare", "which strategy wins: losses x samplers x heads x thresholds x seeds"),
+    "doctor": ("tailtag.commands.doctor", "suspected wrong and missing tags, near-duplicates and split leaks"),
 }
 
 
