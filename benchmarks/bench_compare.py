@@ -51,7 +51,7 @@ def load_raw(args: argparse.Namespace, cache_dir: Path | None) -> dict:
 def time_single_train(config, out: Path) -> float:
     """Seconds of one `tailtag train` (library call) of the baseline cell on the comparison's data."""
     from tailtag.compare.features import load_data
-    from tailtag.train.config import make_config
+    from tailtag.config import make_config
     from tailtag.train.run import train
 
     values = config.train_values(next(t for t in config.trainings() if t.loss.name == "bce"))

@@ -31,7 +31,7 @@ from torch import nn
 
 from tailtag.losses import create_loss
 from tailtag.models import create_backbone, create_head
-from tailtag.train.config import make_config
+from tailtag.config import make_config
 from tailtag.train.finetune_model import FinetuneModel, mixed_precision
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import make_optimizer, train_one_epoch

@@ -24,8 +24,8 @@ def _noisy(seed: int = 0, n: int = 400, labels: int = 5, dim: int = 32):
 
 
 def test_injected_noise_is_ranked_far_above_chance():
-    from tailtag.train.config import make_config
     from tailtag.doctor.oof import head_values
+    from tailtag.config import make_config
 
     features, noisy, injected = _noisy()
     values = head_values(
@@ -47,7 +47,7 @@ def test_planted_duplicates_and_leaks():
     x[40] = x[20] * 2.0  # same direction: cosine 1
     paths = np.array([f"{i}.jpg" for i in range(50)], dtype=object)
     pairs = find_duplicates(x, paths, [["5.jpg", "6.jpg"]], 0.95)
-    assert {(int(a), int(b)) for a, b in zip(pairs.a, pairs.b)} == {(3, 10), (20, 40), (5, 6)}
+    assert {(int(a), int(b)) for a, b in zip(pairs.a, pairs.b, strict=True)} == {(3, 10), (20, 40), (5, 6)}
     assert pairs.exact.tolist().count(True) == 1
     from tailtag.doctor.duplicates import duplicate_table
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailtag.train.config import TrainConfig, load_config
+from tailtag.config import TrainConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"

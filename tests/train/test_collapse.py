@@ -9,7 +9,7 @@ from torch import nn
 
 from tailtag.cli import main
 from tailtag.train.collapse import collapse_warnings
-from tailtag.train.config import make_config
+from tailtag.config import make_config
 from tailtag.train.distributed import DistInfo
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit

@@ -1,7 +1,7 @@
 import pytest
 
 from tailtag.errors import OptionError
-from tailtag.train.config import load_config, save_config
+from tailtag.config import load_config, save_config
 
 
 def test_overrides_are_typed():

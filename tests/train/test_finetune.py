@@ -22,7 +22,7 @@ from tailtag.models.preprocess import PreprocessConfig
 from tailtag.sampling import create_sampler
 from tailtag.train import loop
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
-from tailtag.train.config import load_config, make_config
+from tailtag.config import load_config, make_config
 from tailtag.train.finetune_data import EpochBatches
 from tailtag.train.finetune_model import FinetuneModel, freeze_plan, gpu_notes, mixed_precision
 from tailtag.train.logs import RunLog

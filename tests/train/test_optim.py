@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tailtag.train.config import FINETUNE_DEFAULTS, make_config
+from tailtag.config import FINETUNE_DEFAULTS, make_config
 from tailtag.train.loop import lr_factor, make_optimizer
 from tailtag.train.optim import create_ema, ema_decay_at, param_groups, warmup_cosine
 

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from tailtag.images import check_images
     from tailtag.labels.readers import detect_format
     from tailtag.labels.writers import output_format, write_labels
-    from tailtag.train.config import load_config
+    from tailtag.config import load_config
 
     _check(args)
     config = load_config(args.config, args.overrides)

@@ -5,8 +5,9 @@ nearly the same frozen-backbone features. The (N, N) similarity matrix is never 
 in blocks of `block_rows(N)` rows against all N unit vectors, and each row keeps at most `top_k`
 partners above the threshold, so memory stays O(block x N + N x top_k) at any N.
 
-`DEFAULT_THRESHOLD` was checked on MIML copies and different images (figures beside it). A pair is a *leak* when its two images sit in different parts of a split (train/val/
-test or folds): the model would be scored on an image it was, in effect, trained on. Byte-identical groups
+`DEFAULT_THRESHOLD` was checked on MIML copies and different images (figures beside it).
+A pair is a *leak* when its two images sit in different parts of a split (train/val/test or folds): the
+model would be scored on an image it was, in effect, trained on. Byte-identical groups
 come from `tailtag.images.check_images` (the ones `tailtag inspect` reports) and are listed as kind
 "exact". torch-free.
 """

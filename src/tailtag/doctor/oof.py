@@ -88,7 +88,8 @@ def oof_probabilities(
         out[prepared.rows("test")] = held_out
         if progress is not None:
             progress(
-                f"fold {k + 1}/{folds}: {int((subset == 2).sum())} images scored, trained on {int((subset == 0).sum())} "
+                f"fold {k + 1}/{folds}: {int((subset == 2).sum())} images scored, "
+                f"trained on {int((subset == 0).sum())} "
                 f"(best epoch {info['best_epoch']}, {info['train_seconds']:.1f} s)"
             )
     return out, fold_of

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,21 +16,15 @@ import numpy as np
 
 from tailtag.doctor.duplicates import DUPLICATE_COLUMNS, duplicate_table
 from tailtag.doctor.issues import ISSUE_COLUMNS, issue_table
+from tailtag.fileio import write_text
 
 IMAGE_ISSUE_COLUMNS = ("img_path", "quality", "tags", "rank")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, then rename it onto `path`."""
+    """Write `text` through the project's one atomic-write helper (temp file, fsync, rename, fsync folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8", newline="")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text, newline="")
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> Path:

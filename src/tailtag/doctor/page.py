@@ -15,7 +15,7 @@ import numpy as np
 from tailtag.doctor.duplicates import duplicate_table
 from tailtag.doctor.outputs import write_text_atomic
 from tailtag.errors import TailtagError
-from tailtag.report._template import STYLE
+from tailtag.report import STYLE
 from tailtag.report.thumbnails import thumbnail_uri
 
 PER_KIND = 6  # thumbnails per label and issue kind
@@ -65,8 +65,11 @@ def _label_sections(result, thumbs: _Thumbs) -> list[str]:
     parts = []
     for j in [j for j in np.argsort(-totals, kind="stable") if totals[j] > 0][:MAX_LABELS]:
         parts.append(f"<h3>{html.escape(names[j])}</h3>")
-        for kind, what in (("missing", "tag absent, model confident it is there"), ("wrong", "tag present, "
-                                                                                            "model confident it is not")):  # fmt: skip
+        kinds_shown = (
+            ("missing", "tag absent, model confident it is there"),
+            ("wrong", "tag present, model confident it is not"),
+        )
+        for kind, what in kinds_shown:
             picked = np.flatnonzero((issues.cols == j) & (kinds == kind))[:PER_KIND]
             if len(picked) == 0:
                 continue
@@ -150,7 +153,8 @@ def render_page(result, data: dict, command: str = "") -> str:
             a, b = int(result.duplicates.a[k]), int(result.duplicates.b[k])
             parts.append(
                 f"<div class=row><div class=kind>{html.escape(label)}</div><div class=gallery>"
-                f"{thumbs.figure(a, str(result.table.paths[a]))}{thumbs.figure(b, str(result.table.paths[b]))}</div></div>"
+                f"{thumbs.figure(a, str(result.table.paths[a]))}"
+                f"{thumbs.figure(b, str(result.table.paths[b]))}</div></div>"
             )
     else:
         parts.append("<p class=na>none found</p>")

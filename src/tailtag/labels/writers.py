@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tailtag.errors import OptionError
+from tailtag.fileio import replace_durably, temporary_path
 from tailtag.labels.options import ReadOptions
 from tailtag.labels.table import LabelTable
 
@@ -42,12 +43,15 @@ def output_format(read_format: str) -> str:
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """`write(temporary)` then rename onto `path`; the temporary keeps the suffix (numpy/scipy add theirs)."""
+    """`write(temporary)` then an fsynced, durable rename onto `path` (the steps of `fileio.atomic_write`, for
+    writers that take a file name: numpy and scipy add their suffix, so the temporary keeps it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    temporary = temporary_path(path).with_suffix(f".tmp{path.suffix}")
     try:
         write(temporary)
-        os.replace(temporary, path)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        replace_durably(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -6,6 +6,7 @@ the long-tail profile, training curves, a sortable per-class table, PR / thresho
 co-confusion and misclassified-image thumbnails.
 """
 
+from tailtag.report._template import STYLE
 from tailtag.report.data import ReportData
 from tailtag.report.page import render_report, write_report
 from tailtag.report.reliability import ReliabilityBins, reliability_bins
@@ -17,6 +18,7 @@ __all__ = [
     "ReliabilityBins",
     "ReportData",
     "ReportWarning",
+    "STYLE",
     "reliability_bins",
     "render_report",
     "select_curve_labels",
