@@ -57,6 +57,8 @@ DECISION_FILES = (CALIBRATION, THRESHOLDS)
 """The decision rule: written as one unit (see `tailtag.thresholds.decision`)."""
 
 OUTPUTS = ("sigmoid", "softmax", "powerset_marginals")
+# model.json backbone "kind" of a run trained on features computed elsewhere (`tailtag train --features`)
+FEATURES_KIND = "features"
 """How logits become per-label probabilities (model.json's "output")."""
 
 

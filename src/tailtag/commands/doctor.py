@@ -68,6 +68,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tailtag.config import load_config
     from tailtag.doctor.fix import CHANGE_COLUMNS, apply_issues, chosen_issues
     from tailtag.doctor.outputs import write_csv, write_outputs
     from tailtag.doctor.page import write_page
@@ -75,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     from tailtag.images import check_images
     from tailtag.labels.readers import detect_format
     from tailtag.labels.writers import output_format, write_labels
-    from tailtag.config import load_config
 
     _check(args)
     config = load_config(args.config, args.overrides)

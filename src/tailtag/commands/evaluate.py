@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--calibration", help=calibration_help())
     group.add_argument("--refit", action="store_true", help="refit the saved decision on the validation split")
+    group.add_argument(
+        "--features",
+        type=Path,
+        metavar="FEATS",
+        help="a run trained on features computed elsewhere: score these vectors (default: the file it was trained on)",
+    )
+    group.add_argument("--feature-paths", type=Path, metavar="FILE", help="image paths of a .npy FEATS")
     group.add_argument("--no-report", action="store_true", help="skip report.html")
     group.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -56,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         refit=args.refit,
         progress=not (args.quiet or args.json),
+        features=args.features,
+        feature_paths=args.feature_paths,
     )
     summary = evaluation.summary
     out = args.out or args.run / f"eval-{_slug(summary['split'] if table is None else Path(args.labels).stem)}"
@@ -124,6 +133,7 @@ def write_run_report(path: Path, evaluation, command: str) -> Path:
         command=f"{trained_with}\n{command}" if trained_with else command,
         config_yaml=files.file(rundir.CONFIG).read_text(encoding="utf-8"),
         task=files.task,
+        images=files.model.backbone.get("kind") != rundir.FEATURES_KIND,
     )
     return write_report(path, json_ready(evaluation.summary), data)
 

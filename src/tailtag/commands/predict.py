@@ -62,11 +62,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--force", action="store_true", help="discard an earlier (partial) output and start over")
     group.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     group.add_argument("--merge", type=Path, metavar="FILE", help="only merge FILE's shard files (multi-node jobs)")
+    group = parser.add_argument_group("features (a run trained with tailtag train --features)")
+    group.add_argument(
+        "--features", type=Path, metavar="FEATS", help="tag every row of FEATS (.npz, .npy, .parquet or shard folder)"
+    )
+    group.add_argument("--feature-paths", type=Path, metavar="FILE", help="image paths of a .npy FEATS")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.merge is not None:
         return _merge(args)
+    if args.features is not None:
+        return _predict_features(args)
     missing = [name for name, value in (("RUN", args.run), ("INPUT", args.input), ("--out", args.out)) if not value]
     if missing:
         raise OptionError(
@@ -110,6 +117,31 @@ def run(args: argparse.Namespace) -> int:
             _report(args, summary.out, summary.skipped, summary.n_rows, summary.n_skipped, summary, 1)
     finally:
         group.close()
+    return 0
+
+
+def _predict_features(args: argparse.Namespace) -> int:
+    from tailtag.predict.from_features import predict_features
+
+    missing = [name for name, value in (("RUN", args.run), ("--out", args.out)) if not value]
+    if missing or args.input:
+        raise OptionError(
+            f"{'missing ' + ', '.join(missing) if missing else 'INPUT ' + repr(args.input) + ' with --features'}\n"
+            "  fix: tailtag predict RUN --features FEATS --out predictions.csv (no INPUT: FEATS names the images)"
+        )
+    if args.out.exists() and not args.force:
+        raise TailtagError(f"{args.out} already exists\n  fix: pass --force to predict again and overwrite it")
+    summary = predict_features(
+        args.run,
+        args.features,
+        args.out,
+        feature_paths=args.feature_paths,
+        min_tags=args.min_tags,
+        max_tags=args.max_tags,
+    )
+    if not args.quiet:
+        rate = summary.n_rows / max(summary.seconds, 1e-9)
+        print(f"wrote {summary.out}: {summary.n_rows:,} rows tagged from {args.features} ({rate:,.0f} rows/s)")
     return 0
 
 

@@ -47,6 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="split folder from `tailtag split` (default: a stratified hold-out of val_fraction)",
     )
+    group.add_argument(
+        "--features",
+        type=Path,
+        metavar="FEATS",
+        help="train the head on features computed elsewhere instead of images: .npz (arrays paths, features), "
+        ".npy with --feature-paths, .parquet (a path column and a list column) or a folder of such shards",
+    )
+    group.add_argument(
+        "--feature-paths", type=Path, metavar="FILE", help="image paths of a .npy FEATS, one per line, in row order"
+    )
     group.add_argument("--config", type=Path, metavar="FILE", help="YAML config file")
     group.add_argument(
         "--set",
@@ -80,6 +90,25 @@ def run(args: argparse.Namespace) -> int:
     shortcuts = [f"{key}={getattr(args, key)}" for key in shortcut_keys if getattr(args, key) is not None]
     config = load_config(args.config, shortcuts + args.overrides)
     table = load_table(args)
+    if args.feature_paths is not None and args.features is None:
+        from tailtag.errors import OptionError
+
+        raise OptionError("--feature-paths names the paths of a .npy FEATS\n  fix: add --features FEATS.npy")
+    if args.features is not None:
+        from tailtag.train.from_features import train_from_features
+
+        train_from_features(
+            table,
+            out=args.out,
+            config=config,
+            features=args.features,
+            feature_paths=args.feature_paths,
+            split_dir=args.split,
+            restart=args.restart,
+            data_source=data_source(args),
+        )
+        _fit_decision(args.out, table)
+        return 0
     train(
         table,
         out=args.out,

@@ -20,8 +20,9 @@ from tailtag.errors import OptionError, TailtagError
 from tailtag.evaluation.cross_fit import cross_fitted
 from tailtag.evaluation.select import select_rule
 from tailtag.evaluation.summary import EvaluationArrays, summarize
+from tailtag.features.external import FeatureSet, read_features
 from tailtag.images import ImageProblem
-from tailtag.inference import RunFiles, RunModel, load_model, score_images
+from tailtag.inference import RunFiles, RunModel, load_model, score_features, score_images
 from tailtag.labels import LabelTable
 from tailtag.split import read_split
 from tailtag.thresholds.decision import Decision, fit_decision, load_decision
@@ -47,13 +48,18 @@ def fit_run_decision(
     strategy_params: dict | None = None,
     calibration: str | None = None,
     progress: bool = True,
+    features: FeatureSet | None = None,
 ) -> Decision:
-    """Fit calibration and thresholds on the run's validation split and save them into the run directory."""
+    """Fit calibration and thresholds on the run's validation split and save them into the run directory.
+
+    `features`: for a run trained on features computed elsewhere, the vectors to score (default: the source
+    its data.json records)."""
     model = run if isinstance(run, RunModel) else load_model(run)
     files = model.run
     table = table if table is not None else files.training_table()
+    features = features if features is not None else run_features(model)
     # The cached (float16) activations are plenty for fitting: no second pass over the validation images.
-    targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, cache=True)
+    targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, True, features)
     fit = fit_arguments(files.task, strategy, strategy_params, calibration)
     selection = None
     if fit["strategy"] == AUTO:
@@ -77,6 +83,8 @@ def evaluate_run(
     refit: bool = False,
     n_folds: int = 5,
     progress: bool = True,
+    features: str | Path | None = None,
+    feature_paths: str | Path | None = None,
 ) -> Evaluation:
     """Evaluate the run at `run` on `table` (default: the data it was trained on) and `split`.
 
@@ -85,9 +93,12 @@ def evaluate_run(
             when the run has one, else "val" on the run's own data; "all" for another table.
         strategy, strategy_params, calibration: refit the decision this way (implies `refit`).
         refit: refit the decision on the validation split even if the run has one saved.
+        features, feature_paths: for a run trained on features computed elsewhere, the vectors of the images
+            (default: the source its data.json records); ignored for runs that read images.
     """
     model = load_model(run)
     files = model.run
+    feature_set = run_features(model, features, feature_paths)
     own = table is None
     table = files.training_table() if own else table
     split = split or (_default_split(files) if own else "all")
@@ -109,9 +120,10 @@ def evaluate_run(
             strategy_params=strategy_params,
             calibration=calibration,
             progress=progress,
+            features=feature_set,
         )
     rows = _split_rows(files, table, split)
-    targets, raw, paths, problems = _score_rows(model, table, rows, progress)
+    targets, raw, paths, problems = _score_rows(model, table, rows, progress, False, feature_set)
     fit = {
         "strategy": decision.thresholds.strategy,
         "strategy_params": decision.thresholds.get_params(),
@@ -193,16 +205,42 @@ def _label_columns(table: LabelTable, names: list[str]) -> np.ndarray:
     return np.array([index[name] for name in names], dtype=np.int64)
 
 
+def run_features(
+    model: RunModel, features: str | Path | None = None, feature_paths: str | Path | None = None
+) -> FeatureSet | None:
+    """The feature vectors a run trained on features computed elsewhere scores: `features` when given, else the
+    source its data.json records; None for a run that reads images."""
+    if not model.on_features:
+        return None
+    if features is None:
+        features, feature_paths = model.run.features_source()
+        if not Path(features).exists():
+            raise TailtagError(
+                f"{model.run.path}: the run was trained on the features {features}, which no longer exist\n"
+                "  fix: pass them with --features FEATS"
+            )
+    return read_features(features, paths_file=feature_paths)
+
+
 def _score_rows(
-    model: RunModel, table: LabelTable, rows: np.ndarray, progress: bool, cache: bool = False
+    model: RunModel,
+    table: LabelTable,
+    rows: np.ndarray,
+    progress: bool,
+    cache: bool = False,
+    features: FeatureSet | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[ImageProblem]]:
     """(targets (n, K), raw probabilities (n, K), paths, problems) of the readable images among `rows`.
 
     Evaluation scores directly (`cache=False`): the same float32 probabilities `predict` computes.
     """
     columns = _label_columns(table, model.names)
-    paths = [str(table.resolve(p)) for p in table.paths[rows]]
-    scores = score_images(model, paths, cache=cache, progress=progress)
+    if features is not None:  # matched on the paths as written in the label file, like training matched them
+        paths = [str(p) for p in table.paths[rows]]
+        scores = score_features(model, features, paths)
+    else:
+        paths = [str(table.resolve(p)) for p in table.paths[rows]]
+        scores = score_images(model, paths, cache=cache, progress=progress)
     if not scores.ok.any():
         raise TailtagError(f"none of the {len(paths):,} images could be read; first problem: {scores.problems[:1]}")
     targets = table.matrix[rows][:, columns].toarray().astype(np.uint8)[scores.ok]

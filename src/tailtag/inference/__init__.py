@@ -6,7 +6,7 @@ export and serving, which all score images through `score_images` or `RunModel.t
 
 from tailtag.inference.model import OUTPUTS, Probabilities, RunModel, load_model
 from tailtag.inference.run_files import DATA_FILE, RunFiles, read_json, read_run
-from tailtag.inference.score import Scores, score_images, scoring_views
+from tailtag.inference.score import Scores, score_features, score_images, scoring_views
 from tailtag.inference.tagger import Scorer, Tagger, Tags, torch_scorer
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "load_model",
     "read_json",
     "read_run",
+    "score_features",
     "score_images",
     "scoring_views",
     "torch_scorer",

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from tailtag import rundir
-from tailtag.errors import LabelFileError, OptionError
+from tailtag.errors import LabelFileError, OptionError, TailtagError
 from tailtag.inference.run_checks import check_labels_fit_head, check_model_json
 from tailtag.inference.run_files import RunFiles, read_run
 from tailtag.models import Backbone, PreprocessConfig, TagModel, create_head
@@ -53,13 +53,14 @@ class RunModel:
     Attributes:
         run: the run directory's files.
         backbone: pooled-feature extractor with the trained weights; `weights_id` names the weights its
-            frozen part was extracted with, so head-mode runs reuse the training feature cache.
+            frozen part was extracted with, so head-mode runs reuse the training feature cache. None for a run
+            trained on features computed elsewhere (`tailtag train --features`): it scores feature vectors.
         head: features (B, D) -> logits (B, M).
         probabilities: logits -> (B, K) per-label probabilities.
     """
 
     run: RunFiles
-    backbone: Backbone
+    backbone: Backbone | None
     head: nn.Module
     probabilities: Probabilities
 
@@ -68,12 +69,33 @@ class RunModel:
         return self.run.names
 
     @property
+    def on_features(self) -> bool:
+        """True for a run trained on features computed elsewhere: it has no network that reads images."""
+        return self.backbone is None
+
+    def image_backbone(self) -> Backbone:
+        """The backbone; a clear error for a run trained on features from a file, which cannot read images."""
+        if self.backbone is None:
+            source = self.run.model.backbone.get("source", "a features file")
+            raise TailtagError(
+                f"{self.run.path}: this run was trained on features computed elsewhere ({source}), so it scores "
+                "feature vectors, not images: it has no network to export, serve or run on image files\n"
+                f"  fix: tailtag predict {self.run.path} --features FEATS --out FILE (FEATS: vectors from the same "
+                "model), or train on images to get a model that reads them"
+            )
+        return self.backbone
+
+    @property
     def preprocess(self) -> PreprocessConfig:
-        return self.backbone.preprocess
+        return self.image_backbone().preprocess
+
+    def feature_scorer(self) -> nn.Module:
+        """features (B, D) -> probabilities (B, K): the head of a run trained on features (`on_features`)."""
+        return nn.Sequential(self.head, self.probabilities).eval()
 
     def tag_model(self) -> nn.Module:
         """images (B, 3, H, W) normalised -> probabilities (B, K): the plain network, no test-time averaging."""
-        return nn.Sequential(TagModel(self.backbone.model, self.head), self.probabilities).eval()
+        return nn.Sequential(TagModel(self.image_backbone().model, self.head), self.probabilities).eval()
 
     def view_scorer(self) -> ViewScorer:
         """images of one view (B, 3, H, W) -> probabilities (B, K) exactly as validation scored that view.
@@ -83,7 +105,7 @@ class RunModel:
         """
         config = self.run.config
         top_blocks = config.top_blocks if config.mode == "head" else 0
-        cached, top, map_shape = split_backbone(self.backbone, top_blocks)
+        cached, top, map_shape = split_backbone(self.image_backbone(), top_blocks)
         return ViewScorer(cached.model, top, self.head, self.probabilities, map_shape).eval()
 
 
@@ -117,6 +139,8 @@ def load_model(run: str | RunFiles) -> RunModel:
     check_model_json(described_model, files.file(rundir.MODEL))
     check_labels_fit_head(files.labels, described_model, files.file(rundir.LABELS))
     described = info.backbone
+    if described.get("kind") == rundir.FEATURES_KIND:
+        return _load_features_model(files)
     # An empty timm model of the run's architecture: every tensor comes from model.safetensors below;
     # pretrained=False, so nothing is downloaded when a run is read.
     network = timm.create_model(described["name"], pretrained=False, num_classes=0)
@@ -152,6 +176,30 @@ def load_model(run: str | RunFiles) -> RunModel:
         backbone.weights_id = f"run:{_digest(state)}"
     backbone.model.eval()
     return RunModel(files, backbone, head.eval(), Probabilities(info.output, labelsets).eval())
+
+
+def _load_features_model(files: RunFiles) -> RunModel:
+    """A run trained on features computed elsewhere: the head alone (model.safetensors holds no backbone)."""
+    weights_file = files.file(rundir.WEIGHTS)
+    try:
+        state = load_file(str(weights_file))
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
+    info = files.model
+    head_info = info.head
+    try:
+        head = create_head(
+            head_info.name,
+            head_info.in_features,
+            head_info.n_outputs,
+            hidden=head_info.hidden,
+            dropout=head_info.dropout,
+        )
+    except (TypeError, ValueError, OptionError) as exc:
+        raise LabelFileError(files.file(rundir.MODEL), f"key 'head' is malformed ({exc})", fix="retrain") from exc
+    _load_part(head, state, "head.", weights_file)
+    labelsets = torch.tensor(info.labelsets, dtype=torch.float32) if info.labelsets is not None else None
+    return RunModel(files, None, head.eval(), Probabilities(info.output, labelsets).eval())
 
 
 def _load_part(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, source) -> None:

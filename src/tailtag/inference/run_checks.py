@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtag.errors import LabelFileError
+from tailtag.rundir import FEATURES_KIND
 
 _RESTORE = "restore the run directory from a copy you trust, or retrain"
 
@@ -31,7 +32,9 @@ def check_model_json(model: dict[str, Any], path: Path) -> None:
     from tailtag.models import backbone_name_problem
 
     backbone, head = model.get("backbone"), model.get("head")
-    if (
+    if isinstance(backbone, dict) and backbone.get("kind") == FEATURES_KIND:
+        _check_features_backbone(backbone, head, path)  # trained on features from a file: no network to build
+    elif (
         not isinstance(backbone, dict)
         or not isinstance(backbone.get("preprocess"), dict)
         or not isinstance(backbone.get("weights_id"), str)
@@ -41,7 +44,7 @@ def check_model_json(model: dict[str, Any], path: Path) -> None:
             f"key 'backbone' must be an object with 'name', 'weights_id' and 'preprocess', got {backbone!r}"[:300],
             fix=_RESTORE,
         )
-    problem = backbone_name_problem(backbone.get("name"))
+    problem = None if backbone.get("kind") == FEATURES_KIND else backbone_name_problem(backbone.get("name"))
     if problem is not None:
         raise LabelFileError(path, f"key 'backbone' -> 'name': {problem}", fix=_RESTORE)
     if not isinstance(head, dict):
@@ -52,6 +55,18 @@ def check_model_json(model: dict[str, Any], path: Path) -> None:
             raise LabelFileError(
                 path, f"key 'head' -> {key!r} must be a positive whole number, got {value!r}", fix=_RESTORE
             )
+
+
+def _check_features_backbone(backbone: dict[str, Any], head: Any, path: Path) -> None:
+    dim = backbone.get("num_features")
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise LabelFileError(
+            path, f"key 'backbone' -> 'num_features' must be a positive whole number, got {dim!r}", fix=_RESTORE
+        )
+    if isinstance(head, dict) and head.get("in_features") != dim:
+        raise LabelFileError(
+            path, f"key 'head' -> 'in_features' is {head.get('in_features')!r}, the features have {dim}", fix=_RESTORE
+        )
 
 
 def check_labels_fit_head(labels: dict[str, Any], model: dict[str, Any], path: Path) -> None:

@@ -51,6 +51,17 @@ class RunFiles:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def features_source(self) -> tuple[Path, Path | None]:
+        """(FEATS, its paths file or None) of a run trained on features computed elsewhere, from data.json."""
+        source = (self.data or {}).get("features")
+        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+            raise TailtagError(
+                f"{self.file(DATA_FILE)} records no features file for this run trained on features\n"
+                "  fix: pass the features with --features FEATS"
+            )
+        paths = source.get("paths")
+        return Path(source["path"]), Path(paths) if isinstance(paths, str) else None
+
     def training_table(self) -> LabelTable:
         """Reread the label table the run was trained on, from data.json."""
         where = self.file(DATA_FILE)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tailtag.features.external import FeatureSet
 from tailtag.images import DEFAULT_MAX_PIXELS, ImageProblem
 from tailtag.inference.model import RunModel
 from tailtag.models.trunk import predict_views, split_backbone
@@ -140,4 +141,24 @@ def _score_direct(
     ok = ~np.isnan(probabilities[:, 0]) if probabilities.shape[1] else np.ones(len(dataset), dtype=bool)
     order = {str(p): i for i, p in enumerate(paths)}
     problems.sort(key=lambda problem: order.get(problem.path, 0))
+    return Scores(probabilities, ok, problems)
+
+
+def score_features(model: RunModel, features: FeatureSet, paths: Sequence[str], *, batch_size: int = 8192) -> Scores:
+    """Probabilities of the images `paths` (N,) from their rows in `features`, under a run trained on features
+    (`model.on_features`). Images without a feature row are reported in `Scores.problems` (their rows NaN);
+    none at all is an error naming both files' paths. Batched, so (N, K) is the only large array made."""
+    from tailtag.features.external import match_paths
+
+    match = match_paths(list(paths), features, label_source="the images to score")
+    ok = match.rows >= 0
+    probabilities = np.full((len(paths), len(model.names)), np.nan, dtype=np.float32)
+    scorer = model.feature_scorer()
+    wanted = np.flatnonzero(ok)
+    with torch.inference_mode():
+        for start in range(0, len(wanted), batch_size):
+            at = wanted[start : start + batch_size]
+            vectors = torch.from_numpy(features.take(match.rows[at]))
+            probabilities[at] = scorer(vectors).numpy()
+    problems = [ImageProblem(str(paths[i]), f"no feature row in {features.source}") for i in np.flatnonzero(~ok)]
     return Scores(probabilities, ok, problems)

@@ -38,6 +38,8 @@ class ReportData:
         command: the exact command line of the run.
         config_yaml: the run's resolved config.yaml text.
         task: "multilabel" or "multiclass".
+        images: False when the rows are feature vectors computed elsewhere (`tailtag train --features`): the
+            page then shows no thumbnails and says why.
     """
 
     names: list[str]
@@ -52,6 +54,7 @@ class ReportData:
     command: str = ""
     config_yaml: str = ""
     task: Task = "multilabel"
+    images: bool = True
 
     def __post_init__(self) -> None:
         names = [str(n) for n in self.names]

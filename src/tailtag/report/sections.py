@@ -163,7 +163,12 @@ def _calibration(summary: dict, data: ReportData) -> dict:
 
 
 def _errors(summary: dict, data: ReportData, priority: list[str]) -> dict:
-    gallery, notes = error_gallery(summary.get("errors"), data.paths, priority)
+    if data.images:
+        gallery, notes = error_gallery(summary.get("errors"), data.paths, priority)
+    else:
+        gallery = []
+        notes = ["No thumbnails: this run was trained on features computed elsewhere, so its rows are feature "
+                 "vectors, not image files; the lists in metrics.json name the images."]  # fmt: skip
     co = section(summary, "co_confusion")
     labels, matrix = co.get("labels"), co.get("matrix")
     plot = None
