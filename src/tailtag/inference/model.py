@@ -138,10 +138,12 @@ def load_model(run: str | RunFiles) -> RunModel:
     described_model = info.to_dict()
     check_model_json(described_model, files.file(rundir.MODEL))
     check_labels_fit_head(files.labels, described_model, files.file(rundir.LABELS))
+    state = _read_weights(files)
+    head, probabilities = _head(files, state)
     described = info.backbone
-    if described.get("kind") == rundir.FEATURES_KIND:
-        return _load_features_model(files)
-    # An empty timm model of the run's architecture: every tensor comes from model.safetensors below;
+    if described.get("kind") == rundir.FEATURES_KIND:  # trained on features from a file: the head alone
+        return RunModel(files, None, head, probabilities)
+    # An empty timm model of the run's architecture: every tensor comes from model.safetensors;
     # pretrained=False, so nothing is downloaded when a run is read.
     network = timm.create_model(described["name"], pretrained=False, num_classes=0)
     try:
@@ -151,42 +153,24 @@ def load_model(run: str | RunFiles) -> RunModel:
             files.file(rundir.MODEL), f"key 'backbone' -> 'preprocess' is malformed ({exc})", fix="retrain"
         ) from exc
     # Head mode keeps the trunk frozen, so its cached activations are those of the original weights.
-    weights_id = described["weights_id"] if files.config.mode == "head" else "run:pending"
+    weights_id = described["weights_id"] if files.config.mode == "head" else f"run:{_digest(state)}"
     backbone = Backbone(described["name"], network, int(network.num_features), preprocess, weights_id)
-    weights_file = files.file(rundir.WEIGHTS)
-    try:
-        state = load_file(str(weights_file))
-    except Exception as exc:  # safetensors raises several types for damaged files
-        raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
-    _load_part(backbone.model, state, "backbone.", weights_file)
-    head_info = info.head
-    try:
-        head = create_head(
-            head_info.name,
-            head_info.in_features,
-            head_info.n_outputs,
-            hidden=head_info.hidden,
-            dropout=head_info.dropout,
-        )
-    except (TypeError, ValueError, OptionError) as exc:
-        raise LabelFileError(files.file(rundir.MODEL), f"key 'head' is malformed ({exc})", fix="retrain") from exc
-    _load_part(head, state, "head.", weights_file)
-    labelsets = torch.tensor(info.labelsets, dtype=torch.float32) if info.labelsets is not None else None
-    if files.config.mode != "head":
-        backbone.weights_id = f"run:{_digest(state)}"
+    _load_part(backbone.model, state, "backbone.", files.file(rundir.WEIGHTS))
     backbone.model.eval()
-    return RunModel(files, backbone, head.eval(), Probabilities(info.output, labelsets).eval())
+    return RunModel(files, backbone, head, probabilities)
 
 
-def _load_features_model(files: RunFiles) -> RunModel:
-    """A run trained on features computed elsewhere: the head alone (model.safetensors holds no backbone)."""
+def _read_weights(files: RunFiles) -> dict[str, torch.Tensor]:
     weights_file = files.file(rundir.WEIGHTS)
     try:
-        state = load_file(str(weights_file))
+        return load_file(str(weights_file))
     except Exception as exc:  # safetensors raises several types for damaged files
         raise LabelFileError(weights_file, f"cannot be read ({exc})", fix="retrain, or restore the file") from exc
-    info = files.model
-    head_info = info.head
+
+
+def _head(files: RunFiles, state: dict[str, torch.Tensor]) -> tuple[nn.Module, Probabilities]:
+    """The trained head and the logits -> probabilities map of model.json, in eval mode."""
+    info, head_info = files.model, files.model.head
     try:
         head = create_head(
             head_info.name,
@@ -197,9 +181,9 @@ def _load_features_model(files: RunFiles) -> RunModel:
         )
     except (TypeError, ValueError, OptionError) as exc:
         raise LabelFileError(files.file(rundir.MODEL), f"key 'head' is malformed ({exc})", fix="retrain") from exc
-    _load_part(head, state, "head.", weights_file)
+    _load_part(head, state, "head.", files.file(rundir.WEIGHTS))
     labelsets = torch.tensor(info.labelsets, dtype=torch.float32) if info.labelsets is not None else None
-    return RunModel(files, None, head.eval(), Probabilities(info.output, labelsets).eval())
+    return head.eval(), Probabilities(info.output, labelsets).eval()
 
 
 def _load_part(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, source) -> None:
