@@ -53,7 +53,8 @@ def _fake_run(tmp_path, monkeypatch, targets, raw) -> RunModel:
     monkeypatch.setattr(run_eval, "_split_rows", lambda files, table, split: np.arange(len(targets)))
     paths = [f"{i}.jpg" for i in range(len(targets))]
     monkeypatch.setattr(run_eval, "_score_rows", lambda *args, **kwargs: (targets, raw, paths, []))
-    return RunModel(run=files, backbone=None, head=None, probabilities=None)
+    # a stand-in backbone: a run that reads images (backbone None means one trained on features from a file)
+    return RunModel(run=files, backbone=SimpleNamespace(), head=None, probabilities=None)
 
 
 def test_fit_run_decision_passes_the_runs_task(tmp_path, monkeypatch):
