@@ -35,6 +35,7 @@ from tailtag.sampling.base import (
     check_real,
     warn_empty_labels,
 )
+from tailtag.stats.labelsets import group_rows
 
 WeightMode = Literal["inverse_freq", "sqrt_inverse_freq"]
 WeightReduce = Literal["mean", "max"]
@@ -68,11 +69,14 @@ def label_combinations(matrix: sp.csr_matrix) -> tuple[np.ndarray, list[tuple[in
 
     Ids are given in order of first appearance; rows with no label form the combination `()`.
     """
-    ids: dict[bytes, int] = {}
-    rows = np.split(matrix.indices, matrix.indptr[1:-1])
-    combination = np.fromiter((ids.setdefault(r.tobytes(), len(ids)) for r in rows), dtype=np.int64, count=len(rows))
-    firsts = np.unique(combination, return_index=True)[1]
-    return combination, [tuple(int(j) for j in rows[i]) for i in firsts]
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    reps, inverse, _, _ = group_rows(matrix)  # the one label-set grouping of the library (stats.labelsets)
+    order = np.argsort(reps, kind="stable")  # sets by their first row: ids in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    combinations = [tuple(int(j) for j in matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]) for r in reps[order]]
+    return rank[inverse].astype(np.int64), combinations
 
 
 class ShuffleSampler(EpochSampler):
