@@ -7,8 +7,9 @@ The package follows the flow of the data, and a module imports only from the one
     report -> compare, predict, export, serve -> commands
 
 plus leaf modules every layer may use: `errors`, `fileio` (atomic writes), `config` (TrainConfig), `rundir`
-(the run directory's file names and `ModelInfo`), `artifacts` (registries, saved fitted objects) and `demo`
-(the generated data set). `config` checks loss, head and sampler names against their registries through
+(the run directory's file names and `ModelInfo`), `registry` (the one name lookup of every registry),
+`validation` (the one parameter-check family), `artifacts` (saved fitted objects) and `demo` (the generated
+data set). `config` checks loss, head and sampler names against their registries through
 lazy imports. There is no import cycle, lazy imports included.
 
 Label tooling (`labels`, `stats`, `split`) and `metrics`, `thresholds`, `calibration` never import torch.

@@ -1,5 +1,5 @@
-"""What calibration and thresholds share: a registry of fitted-object classes looked up by name, and the
-versioned JSON file each fitted object is saved as (`RUN/calibration.json`, `RUN/thresholds.json`).
+"""What calibration and thresholds share: the versioned JSON file each fitted object is saved as
+(`RUN/calibration.json`, `RUN/thresholds.json`); their registries use `tailtag.registry`.
 
 Errors follow the CLI's rule: an unknown name lists the valid ones; an unreadable or malformed file names
 the file (and line or key) and says how to get a good one.
@@ -8,32 +8,14 @@ the file (and line or key) and says how to get a good one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tailtag.errors import LabelFileError, OptionError, TailtagError
+from tailtag.errors import LabelFileError, TailtagError
 from tailtag.fileio import write_json
 
 T = TypeVar("T")
-
-
-def registered(registry: Mapping[str, T], name: str, *, what: str, plural: str) -> T:
-    """`registry[name]`; OptionError "unknown {what} 'name'; valid {plural}: ..." otherwise."""
-    if name not in registry:
-        raise OptionError(f"unknown {what} {name!r}; valid {plural}: {', '.join(registry)}")
-    return registry[name]
-
-
-def create_registered(
-    registry: Mapping[str, Callable[..., T]], name: str, params: dict, *, what: str, plural: str
-) -> T:
-    """An unfitted object of the class registered as `name`, built with `params`; OptionError on bad names."""
-    cls = registered(registry, name, what=what, plural=plural)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise OptionError(f"{what} {name!r}: {exc}; fix: check the parameter names") from exc
 
 
 def save_artifact(data: dict[str, Any], path: str | Path) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from tailtag.errors import OptionError, TailtagError
+from tailtag.errors import TailtagError
 
 ARTIFACT_VERSION = 1
 EPS = 1e-7  # fitting clips probabilities to [EPS, 1 - EPS] before the logit, so saturated scores stay finite
@@ -119,16 +119,6 @@ def as_probabilities(probabilities: object, *, n_labels: int, where: str) -> np.
         )
     check_probability_range(p, where)
     return p
-
-
-def check_number(owner: str, key: str, value: object, low: float, high: float | None = None) -> None:
-    """OptionError in scikit-learn's wording unless `value` is a real number in [low, high]."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        span = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise OptionError(f"The '{key}' parameter of {owner} must be a number {span}. Got {value!r} instead.")
 
 
 class Calibrator:

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from tailtag.artifacts import create_registered, load_artifact, registered, save_artifact
+from tailtag.artifacts import load_artifact, save_artifact
 from tailtag.calibration._base import ARTIFACT_VERSION, Calibrator
 from tailtag.calibration.methods import IdentityCalibration, PlattScaling, TemperatureScaling
 from tailtag.errors import TailtagError
+from tailtag.registry import create_registered, registered
 
 CALIBRATORS: dict[str, type[Calibrator]] = {
     "none": IdentityCalibration,

@@ -27,11 +27,11 @@ from typing import Literal
 
 import numpy as np
 
-from tailtag.calibration._base import Calibrator, check_number, positive_cells
+from tailtag.calibration._base import Calibrator, positive_cells
 from tailtag.calibration._kernels import logistic_map, logits32
 from tailtag.calibration._multiclass import apply_multiclass_temperature, check_softmax_rows, fit_multiclass_temperature
 from tailtag.calibration._solvers import fit_platt, fit_temperature
-from tailtag.errors import OptionError
+from tailtag.validation import check_choice, check_number
 
 Task = Literal["multilabel", "multiclass"]
 
@@ -95,10 +95,10 @@ def _warn_unconverged(unconverged: np.ndarray, owner: str, max_iter: int) -> Non
 def _check_solver_options(
     owner: str, low: float, high: float, names: tuple[str, str], tol: float, max_iter: int
 ) -> None:
-    check_number(owner, names[0], low, 1e-6)
-    check_number(owner, names[1], high, low)
-    check_number(owner, "tol", tol, 1e-12, 1e-2)
-    check_number(owner, "max_iter", max_iter, 1)
+    check_number(low, names[0], owner, low=1e-6)
+    check_number(high, names[1], owner, low=low)
+    check_number(tol, "tol", owner, low=1e-12, high=1e-2)
+    check_number(max_iter, "max_iter", owner, low=1)
 
 
 class _BinaryCalibrator(Calibrator):
@@ -161,11 +161,7 @@ class TemperatureScaling(_BinaryCalibrator):
         owner, k = type(self).__name__, targets.shape[1]
         names = ("min_temperature", "max_temperature")
         _check_solver_options(owner, self.min_temperature, self.max_temperature, names, self.tol, self.max_iter)
-        if self.task not in ("multilabel", "multiclass"):
-            raise OptionError(
-                f"The 'task' parameter of {owner} must be one of ['multilabel', 'multiclass']. Got {self.task!r} "
-                "instead."
-            )
+        check_choice(self.task, "task", owner, choices=("multilabel", "multiclass"))
         bounds = (float(self.min_temperature), float(self.max_temperature))
         if self.task == "multiclass":
             value = fit_multiclass_temperature(targets, probabilities, bounds, self.tol, self.max_iter, f"{owner}.fit")

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from tailtag.losses.multiclass import CrossEntropyLoss, SoftmaxFocalLoss
 from tailtag.losses.multilabel import BinaryCrossEntropyLoss, SigmoidFocalLoss
 from tailtag.losses.powerset import PowersetLoss, labelsets_from_matrix, make_powerset
 from tailtag.losses.two_way import TwoWayLoss, make_two_way
+from tailtag.registry import registered
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,7 @@ MULTICLASS_LOSSES: tuple[str, ...] = tuple(name for name, info in LOSSES.items()
 
 
 def _info(name: str) -> LossInfo:
-    if name in LOSSES:
-        return LOSSES[name]
-    close = difflib.get_close_matches(str(name), LOSS_NAMES, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise OptionError(f"unknown loss {name!r}{hint}; valid names: {', '.join(LOSS_NAMES)}")
+    return registered(LOSSES, name, what="loss", plural="names")
 
 
 def loss_task(name: str) -> LossTask:

@@ -71,7 +71,7 @@ class TailLoss(nn.Module):
 
     def __init__(self, *, reduction: Reduction = "mean", n_outputs: int | None = None):
         super().__init__()
-        self.reduction: Reduction = check_choice("reduction", reduction, REDUCTIONS)  # type: ignore[assignment]
+        self.reduction: Reduction = check_choice(reduction, "reduction", REDUCTIONS)  # type: ignore[assignment]
         self.n_outputs = n_outputs
 
     def check_inputs(self, logits: Tensor, targets: Tensor) -> None:

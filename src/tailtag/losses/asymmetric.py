@@ -97,11 +97,11 @@ class AsymmetricLoss(TailLoss):
         n_outputs: int | None = None,
     ):
         super().__init__(reduction=reduction, n_outputs=n_outputs)
-        self.gamma_pos = check_number("gamma_pos", gamma_pos, low=0.0, example="0.0")
-        self.gamma_neg = check_number("gamma_neg", gamma_neg, low=0.0, example="4.0")
-        self.clip = check_number("clip", clip, low=0.0, high=1.0, high_open=True, example="0.05")
-        self.eps = check_number("eps", eps, low=0.0, high=1.0, high_open=True, example="1e-8")
-        self.detach_focusing = check_flag("detach_focusing", detach_focusing)
+        self.gamma_pos = check_number(gamma_pos, "gamma_pos", low=0.0, example="0.0")
+        self.gamma_neg = check_number(gamma_neg, "gamma_neg", low=0.0, example="4.0")
+        self.clip = check_number(clip, "clip", low=0.0, high=1.0, high_open=True, example="0.05")
+        self.eps = check_number(eps, "eps", low=0.0, high=1.0, high_open=True, example="1e-8")
+        self.detach_focusing = check_flag(detach_focusing, "detach_focusing")
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         self.check_inputs(logits, targets)

@@ -91,7 +91,7 @@ class CrossEntropyLoss(TailLoss):
     ):
         super().__init__(reduction=reduction, n_outputs=n_outputs)
         self.label_smoothing = check_number(
-            "label_smoothing", label_smoothing, low=0.0, high=1.0, high_open=True, example="0.1"
+            label_smoothing, "label_smoothing", low=0.0, high=1.0, high_open=True, example="0.1"
         )
         self.register_buffer("weight", as_buffer(weight))
         self.register_buffer("logit_bias", as_buffer(logit_bias))
@@ -122,7 +122,7 @@ class SoftmaxFocalLoss(TailLoss):
         n_outputs: int | None = None,
     ):
         super().__init__(reduction=reduction, n_outputs=n_outputs)
-        self.gamma = check_number("gamma", gamma, low=0.0, example="2.0")
+        self.gamma = check_number(gamma, "gamma", low=0.0, example="2.0")
         self.register_buffer("weight", as_buffer(weight))
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
@@ -165,7 +165,7 @@ def make_weighted_ce(
     reduction: Reduction = "mean",
 ) -> CrossEntropyLoss:
     """Cross-entropy with w_k proportional to n_k^-power (1: inverse frequency), normalised to sum K."""
-    power = check_number("power", power, low=0.0, example="1.0")
+    power = check_number(power, "power", low=0.0, example="1.0")
     weight = W.inverse_frequency_weights(_class_counts(class_counts, n_samples), power)
     return CrossEntropyLoss(weight, None, label_smoothing, reduction=reduction, n_outputs=weight.size)
 
@@ -179,7 +179,7 @@ def make_focal_ce(
 
 
 def _cb_weight(class_counts: np.ndarray, n_samples: int, beta: float) -> np.ndarray:
-    beta = check_number("beta", beta, low=0.0, high=1.0, high_open=True, example="0.999")
+    beta = check_number(beta, "beta", low=0.0, high=1.0, high_open=True, example="0.999")
     return W.class_balanced_weights(_class_counts(class_counts, n_samples), beta)
 
 
@@ -213,7 +213,7 @@ def make_logit_adjust(
     which then estimates the balanced (class-uniform) posterior. tau = 0 gives cross-entropy; the paper's
     default is tau = 1.
     """
-    tau = check_number("tau", tau, low=0.0, example="1.0")
+    tau = check_number(tau, "tau", low=0.0, example="1.0")
     priors = W.class_priors(_class_counts(class_counts, n_samples))
     return CrossEntropyLoss(None, tau * np.log(priors), label_smoothing, reduction=reduction, n_outputs=priors.size)
 

@@ -129,8 +129,8 @@ class SigmoidFocalLoss(TailLoss):
         n_outputs: int | None = None,
     ):
         super().__init__(reduction=reduction, n_outputs=n_outputs)
-        self.alpha = check_optional_number("alpha", alpha, low=0.0, high=1.0, example="0.25")
-        self.gamma = check_number("gamma", gamma, low=0.0, example="2.0")
+        self.alpha = check_optional_number(alpha, "alpha", low=0.0, high=1.0, example="0.25")
+        self.gamma = check_number(gamma, "gamma", low=0.0, example="2.0")
         self.register_buffer("weight", as_buffer(weight))
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
@@ -165,8 +165,8 @@ def make_bce_pos_weight(
     `max_weight` caps the positive weight (e.g. 50): neg_pos on a label with 3 positives in 30,000 images
     gives 9,999, whose gradients can swamp the other labels.
     """
-    mode = check_choice("mode", mode, W.POS_WEIGHT_MODES)
-    cap = check_optional_number("max_weight", max_weight, low=1.0, example="50")
+    mode = check_choice(mode, "mode", W.POS_WEIGHT_MODES)
+    cap = check_optional_number(max_weight, "max_weight", low=1.0, example="50")
     w_pos, w_neg = W.binary_weights(class_counts, n_samples, mode)
     if cap is not None:
         w_pos = np.minimum(w_pos, cap)
@@ -178,7 +178,7 @@ def make_bce_weighted(
     class_counts: np.ndarray, n_samples: int, *, normalize: bool = False, reduction: Reduction = "mean"
 ) -> BinaryCrossEntropyLoss:
     """BCE with w_pos = N / n_k and w_neg = N / (N - n_k); halved when `normalize` (mean weight 1)."""
-    w_pos, w_neg = W.balanced_binary_weights(class_counts, n_samples, check_flag("normalize", normalize))
+    w_pos, w_neg = W.balanced_binary_weights(class_counts, n_samples, check_flag(normalize, "normalize"))
     return BinaryCrossEntropyLoss(w_pos, w_neg, reduction=reduction, n_outputs=w_pos.size)
 
 
@@ -203,7 +203,7 @@ def make_focal(
     the weights act through shared parameters (trained backbone stages, an mlp head) or under SGD.
     """
     counts = W.check_counts(class_counts, n_samples)
-    choice = check_choice("class_weight", class_weight, FOCAL_CLASS_WEIGHTS)
+    choice = check_choice(class_weight, "class_weight", FOCAL_CLASS_WEIGHTS)
     weight = None
     if choice != "none":
         weight = W.inverse_frequency_weights(counts, power=1.0 if choice == "inverse_freq" else 0.5)
@@ -211,7 +211,7 @@ def make_focal(
 
 
 def _cb_weights(class_counts: np.ndarray, n_samples: int, beta: float) -> np.ndarray:
-    beta = check_number("beta", beta, low=0.0, high=1.0, high_open=True, example="0.999")
+    beta = check_number(beta, "beta", low=0.0, high=1.0, high_open=True, example="0.999")
     return W.class_balanced_weights(W.check_counts(class_counts, n_samples), beta)
 
 

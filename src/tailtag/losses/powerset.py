@@ -13,8 +13,6 @@ of `labelsets`, i.e. the more frequent combination when they come from `labelset
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -24,6 +22,8 @@ from torch import Tensor
 from tailtag.errors import OptionError
 from tailtag.losses import weights as W
 from tailtag.losses._base import Reduction, TailLoss, reduce_loss
+from tailtag.stats.imbalance import row_ids
+from tailtag.stats.labelsets import group_rows
 
 # More combinations than this make a softmax with mostly once-seen classes (and an (M, K) table that can
 # outgrow memory with thousands of labels): the powerset loss refuses and points to per-label losses.
@@ -43,20 +43,15 @@ def labelsets_from_matrix(
         labelsets: (M, K) uint8 distinct rows, ordered by decreasing count, then lexicographically.
         counts: (M,) int64 number of rows equal to each.
     """
-    if sp.issparse(matrix):
-        csr = sp.csr_matrix(matrix)
-        csr.sort_indices()
-        n_labels = csr.shape[1]
-        # Rows as tuples of positive columns: linear in nnz, never densifies N x K.
-        tally = Counter(tuple(csr.indices[a:b]) for a, b in zip(csr.indptr[:-1], csr.indptr[1:], strict=True))
-        _check_count(len(tally), max_labelsets, csr.shape[0])
-        rows = np.zeros((len(tally), n_labels), dtype=np.uint8)
-        for i, columns in enumerate(tally):
-            rows[i, list(columns)] = 1
-        counts = np.fromiter(tally.values(), dtype=np.int64, count=len(tally))
-    else:
-        rows, counts = np.unique(np.asarray(matrix, dtype=np.uint8), axis=0, return_counts=True)
-        _check_count(len(rows), max_labelsets, int(counts.sum()))
+    csr = sp.csr_matrix(matrix) if sp.issparse(matrix) else sp.csr_matrix(np.asarray(matrix, dtype=np.uint8))
+    if not csr.has_sorted_indices:
+        csr = csr.sorted_indices()
+    # One grouping for the whole library (stats.labelsets): linear in nnz, never densifies N x K.
+    reps, _, counts, _ = group_rows(csr)
+    _check_count(len(counts), max_labelsets, csr.shape[0])
+    rows = np.zeros((len(counts), csr.shape[1]), dtype=np.uint8)
+    chosen = csr[reps]
+    rows[row_ids(chosen), chosen.indices] = 1
     order = np.lexsort((*rows.T[::-1], -counts))
     return rows[order].astype(np.uint8), counts[order].astype(np.int64)
 

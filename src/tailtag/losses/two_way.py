@@ -88,8 +88,8 @@ class TwoWayLoss(TailLoss):
                 "labels of a batch, so it has no per-element value; got 'none'.\n  fix: set loss_params: "
                 "{reduction: mean}"
             )
-        self.tp = check_number("tp", tp, low=0.0, low_open=True, example="4.0")
-        self.tn = check_number("tn", tn, low=0.0, low_open=True, example="1.0")
+        self.tp = check_number(tp, "tp", low=0.0, low_open=True, example="4.0")
+        self.tn = check_number(tn, "tn", low=0.0, low_open=True, example="1.0")
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         self.check_inputs(logits, targets)

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from tailtag.errors import OptionError
+from tailtag.validation import check_choice
 
 PosWeightMode = Literal["neg_pos", "sqrt", "paddle", "ratio2weight"]
 POS_WEIGHT_MODES: tuple[str, ...] = ("neg_pos", "sqrt", "paddle", "ratio2weight")
@@ -88,6 +89,7 @@ def binary_weights(
       `weight_ratio`, Jia et al. 2021). Bounded in [1, e], so it never explodes for rare labels.
     """
     counts = check_counts(class_counts, n_samples)
+    check_choice(mode, "mode", choices=POS_WEIGHT_MODES)
     if mode == "ratio2weight":
         ratio = counts / n_samples
         return np.exp(1.0 - ratio), np.exp(ratio)
@@ -99,9 +101,7 @@ def binary_weights(
     ratio = negatives / positives
     if mode == "neg_pos":
         return ratio, np.ones_like(ratio)
-    if mode == "sqrt":
-        return np.sqrt(ratio), np.ones_like(ratio)
-    raise OptionError(f"parameter 'mode' must be one of {', '.join(map(repr, POS_WEIGHT_MODES))}; got {mode!r}")
+    return np.sqrt(ratio), np.ones_like(ratio)  # mode == "sqrt"
 
 
 def balanced_binary_weights(

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tailtag.errors import OptionError
+from tailtag.registry import registered
 
 HeadName = Literal["linear", "mlp", "scaled"]
 _PRIOR_CLIP = 1e-4  # keeps the prior bias finite for labels with no (or only) positives: |bias| <= 9.2
@@ -144,8 +145,7 @@ def create_head(
     Returns:
         A module mapping features (B, D) float32 to logits (B, K) float32.
     """
-    if name not in HEADS:
-        raise OptionError(f"unknown head {name!r} (config key 'head'); valid heads: {', '.join(HEADS)}")
+    build = registered(HEADS, name, what="head", plural="heads", where="config key 'head'")
     problems = [
         f"{key} must be a positive int, got {value!r}"
         for key, value in (("in_features", in_features), ("n_outputs", n_outputs), ("hidden", hidden))
@@ -155,7 +155,7 @@ def create_head(
         problems.append(f"dropout must be in [0, 1), got {dropout!r}")
     if problems:
         raise OptionError(f"create_head({name!r}): " + "; ".join(problems))
-    head = HEADS[name](in_features, n_outputs, hidden, dropout)
+    head = build(in_features, n_outputs, hidden, dropout)
     if prior is not None:
         head.set_output_bias(prior_logits(prior, n_outputs))
     return head

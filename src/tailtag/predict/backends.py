@@ -19,6 +19,7 @@ import torch
 
 from tailtag.errors import OptionError, TailtagError
 from tailtag.inference import RunModel, Scorer, Tagger, torch_scorer
+from tailtag.registry import registered
 
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
@@ -64,9 +65,9 @@ def resolve_device(device: str) -> str:
 
 def create_scorer(backend: str, model: RunModel, *, device: str = "cpu") -> Scorer:
     """The scorer of `backend` ("torch" or "onnx") for `model`, on `device` ("cpu", "cuda", "cuda:1")."""
-    if backend not in _FACTORIES:
-        raise OptionError(f"unknown backend {backend!r} (--backend); valid backends: {', '.join(BACKENDS)}")
-    return _FACTORIES[backend](model, resolve_device(device))
+    return registered(_FACTORIES, backend, what="backend", plural="backends", where="--backend")(
+        model, resolve_device(device)
+    )
 
 
 def tagger_for(run: str | Path, backend: Backend = "torch", *, device: str = "cpu") -> Tagger:
@@ -82,6 +83,7 @@ def tagger_for(run: str | Path, backend: Backend = "torch", *, device: str = "cp
         >>> result.tags, round(result.probabilities["desert"], 3)
         (['mountains', 'desert'], 0.392)
     """
-    if backend not in _FACTORIES:  # before loading the model, which takes seconds
-        raise OptionError(f"unknown backend {backend!r} (--backend); valid backends: {', '.join(BACKENDS)}")
+    registered(
+        _FACTORIES, backend, what="backend", plural="backends", where="--backend"
+    )  # before the seconds of loading
     return Tagger.load(run, lambda model: create_scorer(backend, model, device=device))

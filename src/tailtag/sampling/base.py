@@ -10,15 +10,15 @@ and of `torch.utils.data.DistributedSampler`, applied to weighted and resampled 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from tailtag.errors import OptionError, TailtagError
 from tailtag.labels.table import LabelTable
+from tailtag.validation import check_int
 
 LabelMatrix = sp.spmatrix | sp.sparray | np.ndarray | LabelTable
 """What a sampler accepts: an (N, L) 0/1 matrix (sparse or dense), or a `LabelTable`."""
@@ -59,40 +59,6 @@ def as_label_matrix(matrix: LabelMatrix, who: str) -> sp.csr_matrix:
     if csr.shape[0] == 0:
         raise TailtagError(f"{who}: the training split has 0 images; there is nothing to sample.")
     return csr.astype(np.uint8)
-
-
-def _bad(who: str, name: str, expected: str, value: Any) -> OptionError:
-    return OptionError(f"The '{name}' parameter of {who} must be {expected}. Got {value!r} instead.")
-
-
-def check_int(value: Any, name: str, who: str, *, low: int = 0) -> int:
-    """`value` as an int >= `low`, else an OptionError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise _bad(who, name, f"an integer >= {low}", value)
-    return int(value)
-
-
-def check_real(value: Any, name: str, who: str, *, low: float, high: float = math.inf, open_low: bool = True) -> float:
-    """`value` as a finite float in (low, high] (or [low, high] when `open_low` is False)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and value <= high
-    if not ok:
-        bracket = "(" if open_low else "["
-        raise _bad(who, name, f"a finite number in {bracket}{low}, {high}]", value)
-    return float(value)
-
-
-def check_bool(value: Any, name: str, who: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise _bad(who, name, "true or false", value)
-    return bool(value)
-
-
-def check_choice(value: Any, name: str, who: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise _bad(who, name, "one of " + ", ".join(repr(c) for c in choices), value)
-    return value
 
 
 def warn_empty_labels(counts: np.ndarray, who: str) -> None:

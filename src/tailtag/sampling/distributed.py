@@ -19,7 +19,8 @@ from torch.utils.data import Sampler
 
 from tailtag.errors import OptionError
 from tailtag.sampling import create_sampler
-from tailtag.sampling.base import EpochSampler, LabelMatrix, check_bool, check_int, shard_indices
+from tailtag.sampling.base import EpochSampler, LabelMatrix, shard_indices
+from tailtag.validation import check_flag, check_int
 
 
 class DistributedEpochSampler(Sampler[int]):
@@ -63,7 +64,7 @@ class DistributedEpochSampler(Sampler[int]):
                 f"The 'rank' parameter of DistributedEpochSampler must be < num_replicas={self.num_replicas}. "
                 f"Got {self.rank} instead."
             )
-        self.drop_last = check_bool(drop_last, "drop_last", "DistributedEpochSampler")
+        self.drop_last = check_flag(drop_last, "drop_last", "DistributedEpochSampler")
         self.sampler = sampler
         self._last_iterated: int | None = None
         self._warned = False

@@ -36,8 +36,9 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from tailtag.sampling.base import EpochSampler, LabelMatrix, check_bool, check_real, warn_empty_labels
+from tailtag.sampling.base import EpochSampler, LabelMatrix, warn_empty_labels
 from tailtag.stats.imbalance import imbalance_ratios, irlbl
+from tailtag.validation import check_flag, check_number
 
 # IRLbl and MeanIR are the measures of `tailtag.stats` (Charte et al. 2015): `irlbl` (per label) and
 # `imbalance_ratios` (MeanIR, MaxIR, CVIR over labels) keep one meaning each across the package.
@@ -67,8 +68,10 @@ class _MLResampler(EpochSampler):
 
     def __init__(self, matrix: LabelMatrix, *, seed: int, percentage: float, redraw: bool, max_percentage: float):
         super().__init__(matrix, seed=seed)
-        self.percentage = check_real(percentage, "percentage", self.name, low=0, high=max_percentage)
-        self.redraw = check_bool(redraw, "redraw", self.name)
+        self.percentage = check_number(
+            percentage, "percentage", self.name, low=0, high=max_percentage, low_open=True, finite=True
+        )
+        self.redraw = check_flag(redraw, "redraw", self.name)
         counts = self.label_counts()
         warn_empty_labels(counts, self.name)
         self.irlbl_ = irlbl(counts)
@@ -188,7 +191,7 @@ class MLRUS(_MLResampler):
         protect_minority: bool = True,
         redraw: bool = True,
     ):
-        self.protect_minority = check_bool(protect_minority, "protect_minority", self.name)
+        self.protect_minority = check_flag(protect_minority, "protect_minority", self.name)
         super().__init__(matrix, seed=seed, percentage=percentage, redraw=redraw, max_percentage=100.0)
         protected = None
         if self.protect_minority:

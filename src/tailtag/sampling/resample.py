@@ -29,12 +29,10 @@ from tailtag.errors import OptionError
 from tailtag.sampling.base import (
     EpochSampler,
     LabelMatrix,
-    check_bool,
-    check_choice,
-    check_int,
-    check_real,
     warn_empty_labels,
 )
+from tailtag.stats.labelsets import group_rows
+from tailtag.validation import check_choice, check_flag, check_int, check_number
 
 WeightMode = Literal["inverse_freq", "sqrt_inverse_freq"]
 WeightReduce = Literal["mean", "max"]
@@ -68,11 +66,14 @@ def label_combinations(matrix: sp.csr_matrix) -> tuple[np.ndarray, list[tuple[in
 
     Ids are given in order of first appearance; rows with no label form the combination `()`.
     """
-    ids: dict[bytes, int] = {}
-    rows = np.split(matrix.indices, matrix.indptr[1:-1])
-    combination = np.fromiter((ids.setdefault(r.tobytes(), len(ids)) for r in rows), dtype=np.int64, count=len(rows))
-    firsts = np.unique(combination, return_index=True)[1]
-    return combination, [tuple(int(j) for j in rows[i]) for i in firsts]
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    reps, inverse, _, _ = group_rows(matrix)  # the one label-set grouping of the library (stats.labelsets)
+    order = np.argsort(reps, kind="stable")  # sets by their first row: ids in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    combinations = [tuple(int(j) for j in matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]) for r in reps[order]]
+    return rank[inverse].astype(np.int64), combinations
 
 
 class ShuffleSampler(EpochSampler):
@@ -114,7 +115,7 @@ class PowersetROS(EpochSampler):
     def __init__(self, matrix: LabelMatrix, *, seed: int = 0, target_size: int | None = None, redraw: bool = True):
         super().__init__(matrix, seed=seed)
         self.target_size = None if target_size is None else check_int(target_size, "target_size", self.name, low=1)
-        self.redraw = check_bool(redraw, "redraw", self.name)
+        self.redraw = check_flag(redraw, "redraw", self.name)
         self.combination_ids_, self.combinations_ = label_combinations(self.matrix)
         self.combination_sizes_ = np.bincount(self.combination_ids_).astype(np.int64)
         self.target_size_ = int(self.combination_sizes_.max()) if self.target_size is None else self.target_size
@@ -197,7 +198,7 @@ class ClassAwareSampler(EpochSampler):
         self.num_samples = (
             self.n_images if num_samples is None else check_int(num_samples, "num_samples", self.name, low=1)
         )
-        self.negatives = check_choice(negatives, "negatives", self.name, ("class", "skip"))
+        self.negatives = check_choice(negatives, "negatives", self.name, choices=("class", "skip"))
         csc = self.matrix.tocsc()
         columns = [j for j in range(self.n_labels) if csc.indptr[j + 1] > csc.indptr[j]]
         self._lists = [csc.indices[csc.indptr[j] : csc.indptr[j + 1]].astype(np.int64) for j in columns]
@@ -272,7 +273,11 @@ class RepeatFactorSampler(EpochSampler):
 
     def __init__(self, matrix: LabelMatrix, *, seed: int = 0, threshold: float | None = None):
         super().__init__(matrix, seed=seed)
-        self.threshold = None if threshold is None else check_real(threshold, "threshold", self.name, low=0, high=1)
+        self.threshold = (
+            None
+            if threshold is None
+            else check_number(threshold, "threshold", self.name, low=0, high=1, low_open=True, finite=True)
+        )
         freq = self.label_counts() / self.n_images
         present = freq > 0
         if self.threshold is not None:
@@ -328,12 +333,14 @@ class WeightedSampler(EpochSampler):
         super().__init__(matrix, seed=seed)
         if weights is not None and mode is not None:
             raise OptionError("weighted: give either 'weights' or 'mode', not both.")
-        self.mode = check_choice(mode or "inverse_freq", "mode", self.name, ("inverse_freq", "sqrt_inverse_freq"))
-        self.reduce = check_choice(reduce, "reduce", self.name, ("mean", "max"))
+        self.mode = check_choice(
+            mode or "inverse_freq", "mode", self.name, choices=("inverse_freq", "sqrt_inverse_freq")
+        )
+        self.reduce = check_choice(reduce, "reduce", self.name, choices=("mean", "max"))
         self.num_samples = (
             self.n_images if num_samples is None else check_int(num_samples, "num_samples", self.name, low=1)
         )
-        self.replacement = check_bool(replacement, "replacement", self.name)
+        self.replacement = check_flag(replacement, "replacement", self.name)
         w = self._check_weights(weights) if weights is not None else self._label_weights()
         self.probabilities_ = w / w.sum()
         self.shuffle_draw = not self.replacement  # draws without replacement come out heaviest first

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from tailtag.artifacts import create_registered, load_artifact, registered, save_artifact
+from tailtag.artifacts import load_artifact, save_artifact
 from tailtag.errors import TailtagError
+from tailtag.registry import create_registered, registered
 from tailtag.thresholds._base import ARTIFACT_VERSION, Thresholds
 from tailtag.thresholds.strategies import (
     FixedThreshold,

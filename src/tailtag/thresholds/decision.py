@@ -29,6 +29,7 @@ from tailtag.labels.table import Task
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._registry import create_thresholds, load_thresholds
 from tailtag.thresholds.policy import DEFAULT_CALIBRATION, FIT_STRATEGY
+from tailtag.validation import check_choice
 
 THRESHOLDS_FILE = rundir.THRESHOLDS
 CALIBRATION_FILE = rundir.CALIBRATION
@@ -111,8 +112,7 @@ def fit_decision(
 
 def _calibration_params(calibration: str, task: Task) -> dict:
     """The calibrator's parameters for `task`: per-class maps would break a softmax row's sum of 1."""
-    if task not in ("multilabel", "multiclass"):
-        raise OptionError(f"The 'task' parameter of fit_decision must be one of {list(TASKS)}. Got {task!r} instead.")
+    check_choice(task, "task", "fit_decision", choices=TASKS)
     if task == "multilabel" or calibration == "none":
         return {}
     if calibration == "temperature":
@@ -141,8 +141,7 @@ def load_decision(directory: str | Path) -> Decision | None:
     if len(present) < len(paths):
         missing = next(name for name in paths if name not in present)
         raise TailtagError(
-            f"{directory} has no {missing}, while {present[0]} is there: the decision rule is incomplete\n"
-            f"  fix: {fix}"
+            f"{directory} has no {missing}, while {present[0]} is there: the decision rule is incomplete\n  fix: {fix}"
         )
     try:
         calibrator = load_calibration(paths[CALIBRATION_FILE])

@@ -16,26 +16,12 @@ from typing import Literal
 
 import numpy as np
 
-from tailtag.errors import OptionError
 from tailtag.thresholds._base import Thresholds
 from tailtag.thresholds._global_micro import best_global_micro
 from tailtag.thresholds._search import best_f1_per_class, macro_f1_at, target_rate_per_class
+from tailtag.validation import check_choice, check_number
 
 Average = Literal["micro", "macro"]
-
-
-def _check_choice(owner: str, key: str, value: object, choices: tuple) -> None:
-    if value not in choices:
-        raise OptionError(f"The '{key}' parameter of {owner} must be one of {list(choices)}. Got {value!r} instead.")
-
-
-def _check_number(owner: str, key: str, value: object, low: float, high: float | None = None) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        rng = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise OptionError(f"The '{key}' parameter of {owner} must be a number {rng}. Got {value!r} instead.")
 
 
 def fit_global(targets: np.ndarray, scores: np.ndarray, average: Average, n_candidates: int = 256) -> float:
@@ -62,8 +48,8 @@ class GlobalThreshold(Thresholds):
         self.n_candidates = n_candidates
 
     def _fit(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        _check_choice("GlobalThreshold", "average", self.average, ("micro", "macro"))
-        _check_number("GlobalThreshold", "n_candidates", self.n_candidates, 2)
+        check_choice(self.average, "average", "GlobalThreshold", choices=("micro", "macro"))
+        check_number(self.n_candidates, "n_candidates", "GlobalThreshold", low=2)
         value = fit_global(targets, scores, self.average, int(self.n_candidates))
         self.extra_["global_threshold"] = value
         return np.full(targets.shape[1], value)
@@ -82,7 +68,7 @@ class FixedThreshold(Thresholds):
         self.value = value
 
     def _fit(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        _check_number("FixedThreshold", "value", self.value, 0.0, 1.0)
+        check_number(self.value, "value", "FixedThreshold", low=0.0, high=1.0)
         return np.full(targets.shape[1], float(self.value))
 
 
@@ -103,9 +89,9 @@ class PerClassF1Threshold(Thresholds):
         self.global_average = global_average
 
     def _fit(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        _check_number("PerClassF1Threshold", "shrinkage", self.shrinkage, 0)
-        _check_number("PerClassF1Threshold", "min_positives", self.min_positives, 0)
-        _check_choice("PerClassF1Threshold", "global_average", self.global_average, ("micro", "macro"))
+        check_number(self.shrinkage, "shrinkage", "PerClassF1Threshold", low=0)
+        check_number(self.min_positives, "min_positives", "PerClassF1Threshold", low=0)
+        check_choice(self.global_average, "global_average", "PerClassF1Threshold", choices=("micro", "macro"))
         global_t = fit_global(targets, scores, self.global_average)
         best, _ = best_f1_per_class(targets, scores)
         n_pos = targets.sum(axis=0).astype(np.int64)
@@ -127,9 +113,9 @@ class _TargetRateThreshold(Thresholds):
 
     def _fit(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
         owner = type(self).__name__
-        _check_number(owner, "target", self.target, 0.0, 1.0)
-        _check_number(owner, "min_positives", self.min_positives, 0)
-        _check_choice(owner, "global_average", self.global_average, ("micro", "macro"))
+        check_number(self.target, "target", owner, low=0.0, high=1.0)
+        check_number(self.min_positives, "min_positives", owner, low=0)
+        check_choice(self.global_average, "global_average", owner, choices=("micro", "macro"))
         global_t = fit_global(targets, scores, self.global_average)
         found, reached = target_rate_per_class(targets, scores, self.metric, float(self.target))
         n_pos = targets.sum(axis=0).astype(np.int64)
