@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from tailtag.config import make_config
 from tailtag.losses import create_loss
 from tailtag.models import create_backbone, create_head
-from tailtag.config import make_config
 from tailtag.train.finetune_model import FinetuneModel, mixed_precision
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import make_optimizer, train_one_epoch

@@ -35,10 +35,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from tailtag.config import make_config
 from tailtag.losses import create_loss
 from tailtag.models import create_backbone, create_head
 from tailtag.sampling import create_sampler
-from tailtag.config import make_config
 from tailtag.train.distributed import DistInfo
 from tailtag.train.head_mode import CachedFeatureBatches, predict_views, split_backbone
 from tailtag.train.logs import RunLog

@@ -30,9 +30,9 @@ def main() -> int:
     if not (args.images / "1.jpg").is_file():
         print(f"skipped: no MIML images in {args.images}")
         return 0
+    from tailtag.config import make_config
     from tailtag.doctor.run import pooled_features
     from tailtag.labels.table import from_label_lists
-    from tailtag.config import make_config
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = []

@@ -170,10 +170,10 @@ def check_compile_count(table: Table) -> None:
     import torch
     from torch._dynamo.testing import CompileCounter
 
+    from tailtag.config import make_config
     from tailtag.models import create_backbone, create_head
     from tailtag.sampling import create_sampler
     from tailtag.train.compile_static import PadToBatch, warm_up
-    from tailtag.config import make_config
     from tailtag.train.distributed import DistInfo
     from tailtag.train.finetune_data import EpochBatches
     from tailtag.train.finetune_model import FinetuneModel

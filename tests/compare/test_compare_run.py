@@ -76,8 +76,8 @@ def test_results_do_not_depend_on_jobs(write_grid, tmp_path):
 
 
 def test_best_yaml_loads_and_trains(write_grid, compare_demo, compare_cache, tmp_path):
-    from tailtag.labels.readers import read_labels
     from tailtag.config import load_config
+    from tailtag.labels.readers import read_labels
     from tailtag.train.run import train
 
     out = tmp_path / "out"

@@ -24,8 +24,8 @@ def _noisy(seed: int = 0, n: int = 400, labels: int = 5, dim: int = 32):
 
 
 def test_injected_noise_is_ranked_far_above_chance():
-    from tailtag.doctor.oof import head_values
     from tailtag.config import make_config
+    from tailtag.doctor.oof import head_values
 
     features, noisy, injected = _noisy()
     values = head_values(

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from tailtag.cli import main
-from tailtag.train.collapse import collapse_warnings
 from tailtag.config import make_config
+from tailtag.train.collapse import collapse_warnings
 from tailtag.train.distributed import DistInfo
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit

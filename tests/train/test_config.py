@@ -1,7 +1,7 @@
 import pytest
 
-from tailtag.errors import OptionError
 from tailtag.config import load_config, save_config
+from tailtag.errors import OptionError
 
 
 def test_overrides_are_typed():

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from tailtag.cli import main
+from tailtag.config import load_config, make_config
 from tailtag.demo import make_demo_dataset
 from tailtag.errors import OptionError
 from tailtag.models import create_backbone, create_head, train_transform
@@ -22,7 +23,6 @@ from tailtag.models.preprocess import PreprocessConfig
 from tailtag.sampling import create_sampler
 from tailtag.train import loop
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
-from tailtag.config import load_config, make_config
 from tailtag.train.finetune_data import EpochBatches
 from tailtag.train.finetune_model import FinetuneModel, freeze_plan, gpu_notes, mixed_precision
 from tailtag.train.logs import RunLog

@@ -15,10 +15,10 @@ import yaml
 from safetensors.torch import load_file
 
 from tailtag.cli import main
+from tailtag.config import load_config
 from tailtag.features import cache as feature_cache_module
 from tailtag.features import compute_features
 from tailtag.models import create_backbone, create_head
-from tailtag.config import load_config
 from tailtag.train.head_mode import split_backbone
 
 METRIC_KEYS = ("macro_f1", "micro_f1", "mAP", "label_accuracy", "subset_accuracy")
