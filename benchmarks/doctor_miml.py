@@ -118,7 +118,11 @@ def measure_ranking(miml: Path, rate: float, seed: int, folds: int) -> dict:
     ap = float(average_precision_score(truth.ravel(), scores.ravel()))
     top = np.argsort(-scores.ravel(), kind="stable")[:100]
     p100 = float(truth.ravel()[top].mean())
-    print(f"images used by the doctor: {len(result.rows)} of {len(files)}; flagged issues: {len(result.issues)}")
+    hits = int(truth[result.issues.rows, result.issues.cols].sum())
+    print(
+        f"images used by the doctor: {len(result.rows)} of {len(files)}; flagged issues: {len(result.issues)} "
+        f"({hits} of them injected)"
+    )
     print(f"average precision (injected pairs, all {truth.size} pairs scored): {ap:.3f}  target >= 0.7  "
           f"{verdict(ap >= 0.7)}")  # fmt: skip
     print(f"precision among the top 100: {p100:.2f}  target >= 0.8  {verdict(p100 >= 0.8)}")
