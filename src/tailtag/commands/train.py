@@ -94,31 +94,15 @@ def run(args: argparse.Namespace) -> int:
         from tailtag.errors import OptionError
 
         raise OptionError("--feature-paths names the paths of a .npy FEATS\n  fix: add --features FEATS.npy")
+    common = dict(
+        out=args.out, config=config, split_dir=args.split, restart=args.restart, data_source=data_source(args)
+    )
     if args.features is not None:
         from tailtag.train.from_features import train_from_features
 
-        train_from_features(
-            table,
-            out=args.out,
-            config=config,
-            features=args.features,
-            feature_paths=args.feature_paths,
-            split_dir=args.split,
-            restart=args.restart,
-            data_source=data_source(args),
-        )
-        _fit_decision(args.out, table)
-        return 0
-    train(
-        table,
-        out=args.out,
-        config=config,
-        split_dir=args.split,
-        on_bad_image=args.on_bad_image,
-        max_pixels=args.max_pixels,
-        restart=args.restart,
-        data_source=data_source(args),
-    )
+        train_from_features(table, features=args.features, feature_paths=args.feature_paths, **common)
+    else:
+        train(table, on_bad_image=args.on_bad_image, max_pixels=args.max_pixels, **common)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun one process fits the decision
         _fit_decision(args.out, table)
     return 0

@@ -44,7 +44,6 @@ from tailtag.models import (
     train_transform,
 )
 from tailtag.sampling import create_sampler
-from tailtag.stats.imbalance import assign_buckets
 from tailtag.train import device_feed, distributed
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
 from tailtag.train.compile_static import PadToBatch, warm_up
@@ -60,7 +59,7 @@ from tailtag.train.finetune_model import (
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
 from tailtag.train.output import prepare_out, save_weights, write_run
-from tailtag.train.setup import check_sampler_and_loss, make_loss, resolve_split, training_targets
+from tailtag.train.setup import check_sampler_and_loss, label_buckets, make_loss, resolve_split, training_targets
 
 
 def train_finetune(
@@ -107,16 +106,14 @@ def train_finetune(
             device=dist.device, autocast=precision.autocast, channels_last=config.channels_last,
         )  # fmt: skip
         log.info(f"compile: train and eval graphs compiled in {seconds:.1f} s (before epoch 1)")
-    counts = train_table.label_counts()
-    buckets = assign_buckets(counts, head_min=config.head_min, tail_max=config.tail_max)
-    tail_mask = np.array([bucket == "tail" for bucket in buckets])
+    counts, buckets, tail_mask = label_buckets(train_table, config)
 
     def save_best(module: nn.Module, metrics: dict) -> None:
         save_weights(module.state_dict(), out / rundir.BEST_WEIGHTS)
 
     state = fit(
         _wrap_ddp(model, dist), loss, batches=batches, steps_per_epoch=steps, validate=validate, config=config,
-        run_dir=out, dist=dist, log=log, save_best=save_best, tail_mask=tail_mask if tail_mask.any() else None,
+        run_dir=out, dist=dist, log=log, save_best=save_best, tail_mask=tail_mask,
         autocast=precision.autocast, scaler=precision.scaler, lr_scales={"backbone.": config.backbone_lr_scale},
     )  # fmt: skip
     if dist.is_main:

@@ -26,11 +26,10 @@ from tailtag.config import TrainConfig
 from tailtag.errors import OptionError
 from tailtag.features.external import FeatureMatch, FeatureSet, match_paths, read_features
 from tailtag.labels import LabelTable
-from tailtag.stats.imbalance import assign_buckets
 from tailtag.train import distributed
 from tailtag.train.logs import RunLog
 from tailtag.train.output import no_partial_run, prepare_out, write_run
-from tailtag.train.setup import check_sampler_and_loss, resolve_split
+from tailtag.train.setup import check_sampler_and_loss, label_buckets, resolve_split
 
 
 class FeaturesInput:
@@ -107,9 +106,7 @@ def train_from_features(
         log.info(match.summary(len(feature_set)))
         train_rows, val_rows = subsets["train"], subsets["val"]
         train_table = table.subset(train_rows)
-        counts = train_table.label_counts()
-        buckets = assign_buckets(counts, head_min=config.head_min, tail_max=config.tail_max)
-        tail_mask = np.array([b == "tail" for b in buckets])
+        counts, buckets, tail_mask = label_buckets(train_table, config)
         data = HeadData(
             feature_set.take(match.rows[train_rows])[None],
             train_table.matrix,
@@ -121,7 +118,7 @@ def train_from_features(
             config,
             top=None,
             in_features=feature_set.dim,
-            tail_mask=tail_mask if tail_mask.any() else None,
+            tail_mask=tail_mask,
             dist=dist,
             run_dir=out,
             log=log,

@@ -15,12 +15,12 @@ import numpy as np
 from tailtag import rundir
 from tailtag.config import TrainConfig
 from tailtag.labels import LabelTable
-from tailtag.stats.imbalance import assign_buckets
 from tailtag.train import distributed
 from tailtag.train.logs import RunLog
 from tailtag.train.output import no_partial_run, prepare_out, write_run
 from tailtag.train.setup import (  # noqa: F401  (re-exported: the names callers used from here)
     check_sampler_and_loss,
+    label_buckets,
     make_loss,
     resolve_split,
     warn_if_weights_cancel,
@@ -102,16 +102,14 @@ def train_head_run(
         cached, table, subsets, config, dist, on_bad_image, max_pixels, out, log
     )
     train_table = table.subset(train_rows)
-    counts = train_table.label_counts()
-    buckets = assign_buckets(counts, head_min=config.head_min, tail_max=config.tail_max)
-    tail_mask = np.array([b == "tail" for b in buckets])
+    counts, buckets, tail_mask = label_buckets(train_table, config)
     data = HeadData(train_x, train_table.matrix, val_x, table.matrix[val_rows].toarray(), map_shape)
     trained = train_head(
         data,
         config,
         top=top,
         in_features=backbone.num_features,
-        tail_mask=tail_mask if tail_mask.any() else None,
+        tail_mask=tail_mask,
         dist=dist,
         run_dir=out,
         log=log,

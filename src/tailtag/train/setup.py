@@ -14,6 +14,7 @@ from tailtag.errors import OptionError
 from tailtag.labels import LabelTable
 from tailtag.losses import LOSSES, TailLoss, loss_data_params, loss_for_training
 from tailtag.split import read_split, split_table
+from tailtag.stats.imbalance import assign_buckets
 
 
 def resolve_split(table: LabelTable, split_dir: Path | None, config: TrainConfig) -> dict[str, np.ndarray]:
@@ -45,6 +46,14 @@ def check_sampler_and_loss(table: LabelTable, subsets: dict[str, np.ndarray], co
         create_sampler(config.sampler, train_matrix, seed=config.seed, **config.sampler_params)
         if config.loss in LOSSES:
             loss_data_params(config.loss, train_matrix)
+
+
+def label_buckets(train_table: LabelTable, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """((K,) training positives, (K,) head/medium/tail buckets, (K,) bool tail mask or None when no label is tail)."""
+    counts = train_table.label_counts()
+    buckets = assign_buckets(counts, head_min=config.head_min, tail_max=config.tail_max)
+    tail_mask = np.array([bucket == "tail" for bucket in buckets])
+    return counts, buckets, tail_mask if tail_mask.any() else None
 
 
 def make_loss(train_matrix: sp.spmatrix | np.ndarray, config: TrainConfig) -> tuple[TailLoss, bool, np.ndarray | None]:
