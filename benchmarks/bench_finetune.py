@@ -17,6 +17,11 @@ mode) of both, their ratio and PASS/FAIL for ratio >= 0.9.
 
     python benchmarks/bench_finetune.py                              # Lite0, 128 px, batch 16, CPU
     python benchmarks/bench_finetune.py --image-size 224 --batch 64 --amp --channels-last   # on a GPU
+    python benchmarks/bench_finetune.py --image-size 224 --batch 32 --cpu-amp --channels-last   # CPU bf16
+
+With `--cpu-amp` or `--channels-last` a third loop, the bare loop in float32 and NCHW, runs alternating with
+the other two, and the speedup of the chosen precision and memory format over it is printed too (the figure
+behind the CPU fine-tune recipe's `cpu_amp` and `channels_last`).
 """
 
 from __future__ import annotations
@@ -108,33 +113,45 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="mixed precision in both loops (CUDA only)")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last model and input (CUDA only)")
+    parser.add_argument("--cpu-amp", action="store_true", help="bfloat16 autocast in both loops on a CPU with bf16")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last model and input")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
     backbone = create_backbone(args.backbone, None, input_size=args.image_size)
     base = FinetuneModel(backbone.model, create_head("linear", backbone.num_features, N_LABELS)).to(device)
-    fmt = torch.channels_last if args.channels_last and device.type == "cuda" else torch.contiguous_format
-    base = base.to(memory_format=fmt)
-    images = torch.randn(args.batch, 3, args.image_size, args.image_size, device=device).to(memory_format=fmt)
-    batch = (images, torch.randint(0, 2, (args.batch, N_LABELS), device=device).float())
-    precision = mixed_precision(args.amp, device)
-    bare_model, ours = copy.deepcopy(base), copy.deepcopy(base)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    images = torch.randn(args.batch, 3, args.image_size, args.image_size, device=device)
+    batch = (images.to(memory_format=fmt), torch.randint(0, 2, (args.batch, N_LABELS), device=device).float())
+    precision = mixed_precision(args.amp, device, cpu_amp=args.cpu_amp)
+    bare_model, ours = copy.deepcopy(base).to(memory_format=fmt), copy.deepcopy(base).to(memory_format=fmt)
     bare_loop(bare_model, batch, 2, precision, device)  # warm-up: allocator, kernels, lazy init
     tailtag_loop(ours, batch, 2, precision, device)
-    bare_s, ours_s = [], []
+    plain = None
+    if args.cpu_amp or args.channels_last:
+        plain = (copy.deepcopy(base), (images, batch[1]), mixed_precision(False, device))
+        bare_loop(plain[0], plain[1], 2, plain[2], device)
+    bare_s, ours_s, plain_s = [], [], []
     for _ in range(args.repeats):
         bare_s.append(bare_loop(bare_model, batch, args.steps, precision, device))
         ours_s.append(tailtag_loop(ours, batch, args.steps, precision, device))
+        if plain is not None:
+            plain_s.append(bare_loop(*plain[:2], args.steps, plain[2], device))
     bare_rate, our_rate = args.steps * args.batch / min(bare_s), args.steps * args.batch / min(ours_s)
     ratio = our_rate / bare_rate
     print(
         f"{args.backbone} at {args.image_size} px, batch {args.batch}, {args.steps} steps x {args.repeats}, "
-        f"{args.threads} threads, {device}, {precision.name}"
+        f"{args.threads} threads, {device}, {precision.name}{', channels-last' if args.channels_last else ''}"
     )
     print(f"bare timm loop:   {bare_rate:8.1f} images/s  (runs: {', '.join(f'{s:.2f}' for s in bare_s)} s)")
     print(f"tailtag loop:     {our_rate:8.1f} images/s  (runs: {', '.join(f'{s:.2f}' for s in ours_s)} s)")
+    if plain_s:
+        plain_rate = args.steps * args.batch / min(plain_s)
+        runs = ", ".join(f"{s:.2f}" for s in plain_s)
+        print(f"bare loop, float32 NCHW: {plain_rate:8.1f} images/s  (runs: {runs} s)")
+        print(f"speedup of {precision.name}{' + channels-last' if args.channels_last else ''} over it: "
+              f"{bare_rate / plain_rate:.2f}x")  # fmt: skip
     print(f"ratio tailtag / bare: {ratio:.3f}  {'PASS' if ratio >= MIN_RATIO else 'FAIL'} (>= {MIN_RATIO})")
     return 0 if ratio >= MIN_RATIO else 1
 

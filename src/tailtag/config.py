@@ -111,9 +111,12 @@ class TrainConfig:
     minority_augment: bool = True
     """finetune: samples that carry a tail label get the strong augmentation."""
     amp: bool = True
-    """Mixed precision on GPU (bf16 when supported); ignored on CPU."""
+    """Mixed precision on GPU (bf16 when supported); on CPU see cpu_amp."""
+    cpu_amp: bool = False
+    """finetune on CPU: bfloat16 autocast, for CPUs with native bf16 instructions (AVX512-BF16 or AMX; elsewhere
+    bf16 is emulated and slower, so it is ignored with a note). Off by default: it changes the numbers of a run."""
     channels_last: bool = False
-    """GPU: channels-last memory format."""
+    """finetune: channels-last memory format (GPU, and CPU where oneDNN's convolutions prefer it)."""
     compile: bool = False
     """GPU: torch.compile the model, with static shapes (the last partial training batch is dropped,
     validation batches are padded) and a warm-up before the first timed epoch."""

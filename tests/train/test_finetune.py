@@ -21,7 +21,7 @@ from tailtag.errors import OptionError
 from tailtag.models import create_backbone, create_head, train_transform
 from tailtag.models.preprocess import PreprocessConfig
 from tailtag.sampling import create_sampler
-from tailtag.train import loop
+from tailtag.train import finetune_model, loop
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
 from tailtag.train.finetune_data import EpochBatches
 from tailtag.train.finetune_model import FinetuneModel, freeze_plan, gpu_notes, mixed_precision
@@ -246,13 +246,38 @@ def test_bad_finetune_options_name_the_key(override, match):
 
 def test_gpu_options_on_cpu_are_noted_not_applied():
     cpu = torch.device("cpu")
-    notes = gpu_notes(amp=True, channels_last=True, compile_=False, sync_bn=True, device=cpu, world_size=1)
+    notes = gpu_notes(amp=True, compile_=False, sync_bn=True, device=cpu, world_size=1)
     assert notes == [
-        "amp, channels_last only act on CUDA; ignored on this cpu run",
+        "amp only acts on CUDA; ignored on this cpu run",
         "sync_bn only acts under torchrun with several CUDA processes; ignored",
     ]
     precision = mixed_precision(True, cpu)
     assert precision.name == "float32" and precision.scaler is None
+
+
+def test_cpu_amp_is_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(finetune_model, "cpu_has_native_bf16", lambda native=native: native)
+        precision = mixed_precision(False, cpu, cpu_amp=True)
+        notes = gpu_notes(amp=False, compile_=False, sync_bn=False, device=cpu, world_size=1, cpu_amp=True)
+        with precision.autocast():
+            dtype = torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype
+        if native:
+            assert precision.name == "bfloat16 autocast" and dtype == torch.bfloat16 and notes == []
+        else:
+            assert precision.name == "float32" and dtype == torch.float32
+            assert notes == ["cpu_amp needs a CPU with native bfloat16 (AVX512-BF16 or AMX); running in float32"]
+
+
+def test_cpu_amp_and_channels_last_train_end_to_end(demo, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(demo, run, "cpu_amp=true", "channels_last=true") == 0
+    err = capsys.readouterr().err
+    precision = "bfloat16 autocast" if finetune_model.cpu_has_native_bf16() else "float32"
+    assert f"{precision} on cpu" in err and "channels_last only" not in err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(np.isfinite(row["train_loss"]) for row in metrics["history"])
 
 
 @pytest.mark.dataset

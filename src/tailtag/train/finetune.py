@@ -5,8 +5,9 @@ workers, augments them (minority-targeted, see `tailtag.train.augment`) and back
 backbone, of which `finetune_blocks` can freeze all but the last N blocks (`tailtag.train.finetune_model`).
 Validation averages the probabilities of each image and of its mirror image (flip test-time augmentation).
 
-GPU options, ignored with a note on CPU: `amp` (bfloat16 autocast where supported, else float16 with loss
-scaling), `channels_last`, `compile` (torch.compile) and, under torchrun, `sync_bn`.
+Device options: `amp` (GPU: bfloat16 autocast where supported, else float16 with loss scaling), `cpu_amp`
+(CPU: bfloat16 autocast where the CPU has native bf16), `channels_last` (both), and, ignored with a note on
+CPU, `compile` (torch.compile) and, under torchrun, `sync_bn`.
 
 Example:
     tailtag train labels.csv --out runs/ft --set mode=finetune --set finetune_blocks=2 --set epochs=20
@@ -89,7 +90,7 @@ def train_finetune(
     train_table = table.subset(train_rows)
     backbone, head, loss, multiclass_loss = _networks(train_table, config)
     model = _build_model(backbone.model, head, config, dist, log)
-    loss, precision = loss.to(dist.device), mixed_precision(config.amp, dist.device)
+    loss, precision = loss.to(dist.device), mixed_precision(config.amp, dist.device, cpu_amp=config.cpu_amp)
     problems = DecodeProblems(out / rundir.SKIPPED, log, rank=dist.rank)
     feed = _Feed(table, config, backbone.preprocess, max_pixels, dist, problems)
     batches = feed.training(train_rows, _strong_rows(train_table, config, log), multiclass_loss)
@@ -184,7 +185,7 @@ def _build_model(
         log.info(f"note: {type(backbone).__name__} has no `blocks` sequence; its blocks are {what}")
     for note in gpu_notes(
         amp=config.amp,
-        channels_last=config.channels_last,
+        cpu_amp=config.cpu_amp,
         compile_=config.compile,
         sync_bn=config.sync_bn,
         device=dist.device,
@@ -240,8 +241,7 @@ class _Feed:
 
     @property
     def to_device(self) -> ToDevice:
-        cuda = self.dist.device.type == "cuda"
-        return to_device_fn(self.dist.device, self.config.channels_last and cuda)
+        return to_device_fn(self.dist.device, self.config.channels_last)
 
     @property
     def on_device(self) -> bool:
@@ -258,8 +258,7 @@ class _Feed:
 
     @property
     def device_options(self) -> dict:
-        cuda = self.dist.device.type == "cuda"
-        return {"cfg": self.preprocess, "channels_last": self.config.channels_last and cuda,
+        return {"cfg": self.preprocess, "channels_last": self.config.channels_last,
                 "max_pixels": self.max_pixels, "device": self.dist.device, "num_workers": self.config.num_workers,
                 "seed": self.config.seed}  # fmt: skip
 

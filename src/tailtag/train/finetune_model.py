@@ -168,12 +168,24 @@ class Precision:
     name: str
 
 
-def mixed_precision(amp: bool, device: torch.device) -> Precision:
-    """bfloat16 autocast where the GPU supports it, else float16 with a GradScaler; float32 without `amp` or CUDA.
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX), the case where CPU autocast pays."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
-    bfloat16 has float32's exponent range, so its gradients need no loss scaling (Micikevicius et al.,
-    "Mixed Precision Training", ICLR 2018, arXiv:1710.03740, for the float16 case).
+
+def mixed_precision(amp: bool, device: torch.device, *, cpu_amp: bool = False) -> Precision:
+    """bfloat16 autocast where the GPU supports it, else float16 with a GradScaler; float32 without `amp`.
+
+    On CPU, bfloat16 autocast only with `cpu_amp` and a CPU with native bf16 (`cpu_has_native_bf16`): there
+    oneDNN's bf16 convolutions train EfficientNet-Lite0 faster than float32 (benchmarks/bench_finetune.py
+    --cpu-amp). bfloat16 has float32's exponent range, so its gradients need no loss scaling (Micikevicius et
+    al., "Mixed Precision Training", ICLR 2018, arXiv:1710.03740, for the float16 case).
     """
+    if device.type == "cpu" and cpu_amp and cpu_has_native_bf16():
+        return Precision(functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16), None, "bfloat16 autocast")
     if not amp or device.type != "cuda":
         return Precision(nullcontext, None, "float32")
     if torch.cuda.is_bf16_supported():
@@ -192,17 +204,19 @@ def prepare_for_device(
 
         convert_sync_batchnorm(model)  # timm's version keeps BatchNormAct's activation; replaces children in place
     model.to(device)
-    if channels_last and cuda:
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     model.compiled = bool(compile_ and cuda)
 
 
 def gpu_notes(
-    *, amp: bool, channels_last: bool, compile_: bool, sync_bn: bool, device: torch.device, world_size: int
+    *, amp: bool, compile_: bool, sync_bn: bool, device: torch.device, world_size: int, cpu_amp: bool = False
 ) -> list[str]:
-    """One line per group of GPU options that this run ignores, and why (empty when all apply)."""
+    """One line per group of device options that this run ignores, and why (empty when all apply)."""
     notes = []
-    asked = [key for key, value in (("amp", amp), ("channels_last", channels_last), ("compile", compile_)) if value]
+    if cpu_amp and device.type == "cpu" and not cpu_has_native_bf16():
+        notes.append("cpu_amp needs a CPU with native bfloat16 (AVX512-BF16 or AMX); running in float32")
+    asked = [key for key, value in (("amp", amp), ("compile", compile_)) if value]
     if asked and device.type != "cuda":
         verb = "acts" if len(asked) == 1 else "act"
         notes.append(f"{', '.join(asked)} only {verb} on CUDA; ignored on this {device.type} run")
