@@ -32,9 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_matrix:
-    """tags.csv (img_path,tags) and feats.npz (paths, float16 features) in `folder`; returns the (n, k) labels."""
-    rng = np.random.default_rng(seed)
+def make_labels(rng: np.random.Generator, n: int, k: int) -> sp.csr_matrix:
+    """(n, k) float32 0/1 CSR labels: 3-5 tags an image drawn from a Zipf-like tag distribution (duplicates merged)."""
     p = 1.0 / (np.arange(k) + 8.0) ** 1.05
     per_image = rng.integers(3, 6, size=n)
     cols = rng.choice(k, size=(n, 5), p=p / p.sum())
@@ -44,6 +43,13 @@ def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_m
     labels.data[:] = 1.0
     labels.sum_duplicates()
     labels.data[:] = 1.0
+    return labels
+
+
+def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_matrix:
+    """tags.csv (img_path,tags) and feats.npz (paths, float16 features) in `folder`; returns the (n, k) labels."""
+    rng = np.random.default_rng(seed)
+    labels = make_labels(rng, n, k)
     prototypes = rng.normal(size=(k, dim)).astype(np.float32) / np.sqrt(dim)
     features = (labels @ prototypes) * 3.0 + rng.normal(size=(n, dim)).astype(np.float32) / np.sqrt(dim)
     paths = np.array([f"img/{i:06d}.jpg" for i in range(n)])
