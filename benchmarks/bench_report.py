@@ -104,7 +104,8 @@ def open_browser():
     return webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
 
 
-_DRAWN = "var b = document.querySelector('#per-class tbody'); return b !== null && b.rows.length > 0;"
+# The page's script marks the table once it has drawn its first page from the JSON.
+_DRAWN = "var t = document.getElementById('per-class'); return t !== null && t.hasAttribute('data-draw-ms');"
 
 
 def load(driver, uri: str, shot: Path) -> tuple[float, float]:

@@ -193,7 +193,7 @@ def _calibration(summary: dict, data: ReportData) -> dict:
 
 def _errors(summary: dict, data: ReportData, priority: list[str]) -> dict:
     if data.images:
-        gallery, notes = error_gallery(summary.get("errors"), data.paths, priority)
+        gallery, notes = error_gallery(summary.get("errors"), data.paths, priority, n_labels=data.n_labels)
     else:
         gallery = []
         notes = ["No thumbnails: this run was trained on features computed elsewhere, so its rows are feature "
@@ -208,6 +208,11 @@ def _errors(summary: dict, data: ReportData, priority: list[str]) -> dict:
         keep = most_confused(values)
         if keep.size < len(labels):
             notes.append(f"Co-confusion shows the {keep.size} of {len(labels)} labels with the most confusion.")
+        elif len(labels) < data.n_labels:
+            notes.append(
+                f"Co-confusion shows the {len(labels)} of {data.n_labels:,} labels that the summary lists "
+                "(`tailtag evaluate` keeps those with the most errors)."
+            )
         plot = heatmap(
             values[np.ix_(keep, keep)],
             [str(labels[i]) for i in keep],
