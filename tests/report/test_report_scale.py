@@ -43,7 +43,7 @@ def test_table_is_one_page_of_html_and_every_row_as_json(large):
     payload = json.loads(_DATA.search(html).group(1))
     assert len(payload["rows"]) == N_LABELS and payload["page"] == PAGE_ROWS
     assert sorted(payload["order"]) == list(range(N_LABELS)) and [int(i) for i in rows] == payload["order"][:PAGE_ROWS]
-    assert "Without JavaScript only the first 50 of 3,000" in html and "3,000 rows. Worst first" in html
+    assert "Without JavaScript only the first 50 of 3,000" in html and "3,000 labels. Worst first" in html
 
 
 def test_default_order_puts_the_worst_measured_label_first(large):

@@ -170,16 +170,17 @@ PAGE = """<!DOCTYPE html>
 </tr></thead>
 {%- endmacro %}
 {%- macro paged(t) -%}
-<p class="foot">{{ "{:,}".format(t.n_rows) }} rows. {{ t.order_note }}</p>
+<p class="foot">{{ "{:,}".format(t.n_rows) }} {{ t.noun }}. {{ t.order_note }}</p>
 <div class="pager" id="{{ t.id }}-pager" hidden>
 <input id="{{ t.id }}-filter" type="search" placeholder="filter by name" aria-label="filter by name">
 {%- if t.groups %}
 <select id="{{ t.id }}-group" aria-label="bucket"><option value="">all buckets</option>
 {%- for g in t.groups %}<option value="{{ g }}">{{ g }}</option>{% endfor %}</select>
 {%- endif %}
-<button type="button" id="{{ t.id }}-prev">previous</button>
+{%- set one_page = t.n_rows <= t.page_rows %}
+<button type="button" id="{{ t.id }}-prev"{% if one_page %} hidden{% endif %}>previous</button>
 <span id="{{ t.id }}-status"></span>
-<button type="button" id="{{ t.id }}-next">next</button>
+<button type="button" id="{{ t.id }}-next"{% if one_page %} hidden{% endif %}>next</button>
 </div>
 {%- if t.n_rows > t.first_page|length %}
 <noscript><p class="note">Without JavaScript only the first {{ t.first_page|length }} of {{ "{:,}".format(t.n_rows) }}
@@ -265,7 +266,7 @@ better; a red model cell is beaten by a baseline.</p>
 {{ plot(per_class.buckets_plot, "Per-class metrics by bucket") }}
 {%- endif %}
 {%- if per_class.table %}
-<h3>Every label</h3>
+{% if per_class.buckets_plot %}<h3>Every label</h3>{% endif %}
 {{ paged(per_class.table) }}
 {%- endif %}
 </section>

@@ -33,6 +33,8 @@ class PagedTable:
         n_rows: number of rows.
         groups: the distinct values of the group column (e.g. buckets), for the group filter; empty for none.
         order_note: how the rows are ordered before the reader sorts them.
+        page_rows: rows per page (a table of at most one page shows no previous / next buttons).
+        noun: what a row is, for the count above the table ("labels", "classes").
     """
 
     id: str
@@ -42,6 +44,8 @@ class PagedTable:
     n_rows: int
     groups: list[str]
     order_note: str
+    page_rows: int = PAGE_ROWS
+    noun: str = "rows"
 
 
 def json_value(text: str, key: str, kind: str) -> object:
@@ -65,6 +69,7 @@ def paged_table(
     order_note: str = "",
     group_key: str | None = None,
     page_rows: int = PAGE_ROWS,
+    noun: str = "rows",
 ) -> PagedTable:
     """Build a paged table.
 
@@ -76,6 +81,7 @@ def paged_table(
         order_note: a sentence on that order, shown above the table.
         group_key: the key of the column the group filter chooses from (e.g. "bucket"); None for no group filter.
         page_rows: rows per page.
+        noun: what a row is, for the count shown above the table.
     """
     order = list(range(len(rows))) if order is None else [int(i) for i in order]
     if sorted(order) != list(range(len(rows))):
@@ -91,4 +97,4 @@ def paged_table(
         data = data.replace(char, escape)
     css = ["name" if c.kind == "text" else "" for c in columns]
     first = [{"i": i, "cells": [(text, css[col]) for col, (text, _) in enumerate(rows[i])]} for i in order[:page_rows]]
-    return PagedTable(table_id, columns, first, data, len(rows), groups, order_note)
+    return PagedTable(table_id, columns, first, data, len(rows), groups, order_note, page_rows, noun)

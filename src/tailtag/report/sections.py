@@ -131,7 +131,9 @@ def _per_class(summary: dict, data: ReportData) -> dict:
     else:
         order, note = None, "Click a column header to sort (again to reverse); n/a sorts last."
     cells = [row["cells"] for row in rows]
-    table = paged_table("per-class", tables.PER_CLASS_COLUMNS, cells, order=order, order_note=note, group_key="bucket")
+    table = paged_table(
+        "per-class", tables.PER_CLASS_COLUMNS, cells, order=order, order_note=note, group_key="bucket", noun="labels"
+    )
     out: dict = {"table": table, "notes": [], "buckets_plot": None}
     if data.n_labels > MANY_LABELS:
         values = {key: tables.column_values(rows, key) for key in ("f1", "ap", "threshold")}
@@ -249,6 +251,7 @@ def _multiclass(summary: dict, data: ReportData) -> dict:
         _MULTICLASS_COLUMNS,
         rows,
         order_note="Click a column header to sort (again to reverse); n/a sorts last.",
+        noun="classes",
     )
     return {"metrics": metrics, "table": table if rows else None, "confusion": plot, "notes": notes}
 
