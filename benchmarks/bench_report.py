@@ -7,7 +7,8 @@ counts and buckets. Scores are synthetic (a positive cell's logit is 4 higher), 
 is the one `tailtag evaluate RUN` writes for such a run, minus training curves. Prints the time to summarise,
 to write the page, its size, and in headless Chromium (Debian's chromium + chromedriver, as the tests use): the
 browser start, the page load (navigation until the load event, then until the per-class table has drawn its
-first page) and a screenshot, each alone and all together. Target: the page opens in <= 3 s.
+first page) and a screenshot, each alone and all together, then what a header click costs (sorting every row and
+drawing one page). Target: the page opens in <= 3 s.
 
 Usage: python benchmarks/bench_report.py [--images 35000] [--tags 6941] [--out DIR] [--loads 3] [--no-browser]
 """
@@ -148,6 +149,10 @@ def main() -> None:
     try:
         first, first_shot = load(driver, path.as_uri(), folder / "report.png")
         again = [load(driver, path.as_uri(), folder / "report.png") for _ in range(args.loads)]
+        sort_ms = []
+        for key in ("f1", "f1", "label", "support"):  # ascending, descending, text, int
+            driver.find_element("css selector", f'#per-class th[data-key="{key}"]').click()
+            sort_ms.append(int(driver.find_element("id", "per-class").get_attribute("data-draw-ms")))
         severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     finally:
         driver.quit()
@@ -158,6 +163,7 @@ def main() -> None:
     if again:
         print(f"next {len(again)} loads: median {statistics.median(a for a, _ in again):.2f} s, "
               f"+ screenshot {statistics.median(b for _, b in again):.2f} s")  # fmt: skip
+    print(f"sort all {data.n_labels:,} rows and draw a page, by F1 up / down, label, support: {sort_ms} ms")
     print("console errors:", severe or "none")
 
 
