@@ -9,7 +9,8 @@ baseline by a clear margin. Then times, each as its own process with its peak me
     evaluate  tailtag evaluate RUN --json (report.html included)                          target <= 1 min
     predict   tailtag predict RUN --features feats.npz --out pred.csv --max-tags 5        target <= 30 s
 
-and, as the same-run baseline, a bare PyTorch loop over the same tensors (linear layer, BCE, AdamW, the same
+then opens the evaluation's report.html in headless Chromium (bench_report.py's timing; target <= 3 s), and,
+as the same-run baseline, a bare PyTorch loop over the same tensors (linear layer, BCE, AdamW, the same
 epochs and batch size, no validation). Prints each figure with its target and the ratio to the baseline.
 
 Usage: python benchmarks/bench_scale.py [--images 35000] [--tags 6941] [--dim 1280] [--epochs 20] [--keep DIR]
@@ -32,9 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_matrix:
-    """tags.csv (img_path,tags) and feats.npz (paths, float16 features) in `folder`; returns the (n, k) labels."""
-    rng = np.random.default_rng(seed)
+def make_labels(rng: np.random.Generator, n: int, k: int) -> sp.csr_matrix:
+    """(n, k) float32 0/1 CSR labels: 3-5 tags an image drawn from a Zipf-like tag distribution (duplicates merged)."""
     p = 1.0 / (np.arange(k) + 8.0) ** 1.05
     per_image = rng.integers(3, 6, size=n)
     cols = rng.choice(k, size=(n, 5), p=p / p.sum())
@@ -44,6 +44,13 @@ def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_m
     labels.data[:] = 1.0
     labels.sum_duplicates()
     labels.data[:] = 1.0
+    return labels
+
+
+def make_data(folder: Path, n: int, k: int, dim: int, seed: int = 0) -> sp.csr_matrix:
+    """tags.csv (img_path,tags) and feats.npz (paths, float16 features) in `folder`; returns the (n, k) labels."""
+    rng = np.random.default_rng(seed)
+    labels = make_labels(rng, n, k)
     prototypes = rng.normal(size=(k, dim)).astype(np.float32) / np.sqrt(dim)
     features = (labels @ prototypes) * 3.0 + rng.normal(size=(n, dim)).astype(np.float32) / np.sqrt(dim)
     paths = np.array([f"img/{i:06d}.jpg" for i in range(n)])
@@ -67,6 +74,29 @@ def timed(argv: list[str]) -> tuple[float, float, str]:
         sys.exit(f"failed: {' '.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
     return seconds, peak_kb / 1024**2, done.stdout
+
+
+def report_in_browser(run: Path) -> str:
+    """One line: the size of the evaluation's report.html and its load in headless Chromium (bench_report.py's
+    timing: browser start, then navigation until the per-class table has drawn, then a screenshot)."""
+    page = next(run.glob("eval-*/report.html"), None)
+    if page is None:
+        return "report.html: not written"
+    try:
+        from bench_report import load, open_browser
+    except ImportError as error:  # selenium missing
+        return f"report.html ({page.stat().st_size / 1e6:.2f} MB): not timed ({error})"
+    start = time.perf_counter()
+    driver = open_browser()
+    started = time.perf_counter() - start
+    try:
+        _, shown = load(driver, page.as_uri(), page.with_suffix(".png"))
+    finally:
+        driver.quit()
+    return (
+        f"report.html ({page.stat().st_size / 1e6:.2f} MB) in headless Chromium, loaded, table drawn and "
+        f"screenshot: {started + shown:.2f} s with the browser start, {shown:.2f} s without (target <= 3 s)"
+    )
 
 
 def bare_loop(labels: sp.csr_matrix, features: np.ndarray, epochs: int, batch: int) -> float:
@@ -117,6 +147,7 @@ def main() -> None:
                                   "--set", "head=linear"])  # fmt: skip
     eval_s, eval_gb, out = timed([*tailtag, "evaluate", str(run), "--json", "--quiet"])
     summary = json.loads(out.strip().splitlines()[-1])
+    report_line = report_in_browser(run)
     pred = folder / "pred.csv"
     pred.unlink(missing_ok=True)
     pred_s, pred_gb, _ = timed([*tailtag, "predict", str(run), "--features", str(folder / "feats.npz"),
@@ -135,6 +166,7 @@ def main() -> None:
         ok = seconds <= limit_s and (limit_gb is None or gb <= limit_gb)
         memory = f", peak {gb:.2f} GB" + (f" (<= {limit_gb} GB)" if limit_gb else "")
         print(f"{name:48s} {seconds:7.1f} s (<= {limit_s} s){memory}  {'PASS' if ok else 'FAIL'}")
+    print(report_line)
     print(
         f"bare PyTorch loop, same epochs and rows (no validation): {bare_s:.1f} s; "
         f"train / bare = {train_s / bare_s:.2f}"

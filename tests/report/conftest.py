@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tailtag.evaluation.files import json_ready
 from tailtag.metrics import averaged_metrics, evaluate_multilabel, multiclass_metrics, per_class_metrics
 from tailtag.report import ReportData
 from tailtag.stats import assign_buckets
@@ -209,3 +210,55 @@ def report_inputs(tmp_path: Path) -> Callable[..., tuple[dict, ReportData]]:
 def build_inputs_fn() -> Callable[..., tuple[dict, ReportData]]:
     """`build_inputs` itself, for module-scoped fixtures that bring their own folder."""
     return build_inputs
+
+
+def build_evaluated_inputs(folder: Path, n: int, k: int, *, seed: int = 0) -> tuple[dict, ReportData]:
+    """(summary, data) of a synthetic evaluation summarised by `tailtag.evaluation.summarize`, as `tailtag evaluate`
+    makes them (co-confusion and error lists capped to the labels with the most errors): the way to build a report
+    of thousands of labels in a test. The image paths do not exist (thumbnails become placeholders)."""
+    from tailtag.evaluation import EvaluationArrays, summarize
+
+    targets, scores = synthetic_scores(n, k, seed)
+    names = [f"label_{j:04d}" for j in range(k)]
+    train_counts = (targets.sum(axis=0) * 4 + np.arange(k)[::-1] % 7).astype(np.int64)
+    buckets = assign_buckets(train_counts, head_min=200, tail_max=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rare labels fall back to the global threshold, and say so
+        thresholds = PerClassF1Threshold(shrinkage=5.0, min_positives=3).fit(targets, scores, names).thresholds_
+    paths = [str(folder / f"missing_{i}.jpg") for i in range(n)]
+    arrays = EvaluationArrays(
+        names=names,
+        paths=paths,
+        targets=targets,
+        raw=scores,
+        probabilities=scores,
+        decisions=(scores >= thresholds).astype(np.uint8),
+        held_out_probabilities=scores,
+        thresholds=thresholds,
+        train_counts=train_counts,
+        n_train=4 * n,
+        buckets=buckets,
+        fit_targets=targets,
+    )
+    summary = summarize(
+        arrays, task="multilabel", strategy="per_class_f1", strategy_params=None, calibration="none", held_out="test"
+    )
+    summary.update(run="runs/large", data="labels.csv", split="test", n_images=n, n_labels=k)
+    data = ReportData(
+        names=names,
+        paths=paths,
+        targets=targets,
+        raw_scores=scores,
+        scores=scores,
+        thresholds=thresholds,
+        train_counts=train_counts,
+        buckets=list(buckets),
+        command="tailtag evaluate runs/large",
+    )
+    return json_ready(summary), data
+
+
+@pytest.fixture(scope="session")
+def build_evaluated_inputs_fn() -> Callable[..., tuple[dict, ReportData]]:
+    """`build_evaluated_inputs` itself, for module-scoped fixtures."""
+    return build_evaluated_inputs

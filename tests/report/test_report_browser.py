@@ -92,3 +92,15 @@ def _save_screenshot(browser, path: Path) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(folder) / "report.png")
+
+
+def test_multiclass_table_draws(browser, tmp_path, build_inputs_fn):
+    summary, data = build_inputs_fn(tmp_path, n=150, k=5, multiclass=True)
+    browser.get(write_report(tmp_path / "report.html", summary, data).as_uri())
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+    texts = browser.execute_script(
+        'return Array.prototype.map.call(document.querySelectorAll("#multiclass-per-class tbody tr"),'
+        " function (r) { return r.cells[0].textContent; });"
+    )
+    assert texts == data.names
+    assert browser.find_element("id", "multiclass-per-class-status").text == "rows 1-5 of 5"

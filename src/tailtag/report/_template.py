@@ -25,67 +25,118 @@ pre{background:#f4f4f6;border:1px solid #ddd;padding:8px;overflow:auto;white-spa
 .foot{font-size:12px;color:#555}nav a{margin-right:12px}
 .scroll{max-height:70vh;overflow:auto;border:1px solid #ddd;display:inline-block;max-width:100%}
 .scroll thead th{position:sticky;top:0;z-index:1}
-table.sortable th.sort{cursor:pointer;user-select:none}
-table.sortable th[aria-sort=ascending]::after{content:" \\25B2"}
-table.sortable th[aria-sort=descending]::after{content:" \\25BC"}
+table.paged th.sort{cursor:pointer;user-select:none}
+table.paged th[aria-sort=ascending]::after{content:" \\25B2"}
+table.paged th[aria-sort=descending]::after{content:" \\25BC"}
 img.plot{max-width:100%;height:auto;display:block;margin:6px 0;background:#fff}
 .gallery{display:flex;flex-wrap:wrap;gap:6px;align-items:flex-start}
 .thumb{margin:0;width:100px;font-size:11px;text-align:center}
 .thumb img{max-width:96px;max-height:96px;display:block;margin:0 auto}
 .thumb .missing{width:96px;height:72px;margin:0 auto;background:#eee;border:1px dashed #999;color:#666;
 display:flex;align-items:center;justify-content:center}
-#per-class-filter:not([hidden]){display:block;margin:4px 0}
+.pager:not([hidden]){display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:6px 0}
+.pager input{min-width:220px}
 .kind{width:120px;font-weight:600;font-size:12px}.row{display:flex;gap:8px;margin:4px 0}
 """
 
-# Sorting: one read of the sort keys, one Array.sort, one re-append through a fragment: ~50 ms for 7,000 rows.
-# Missing values ("" sort keys) always go last; ties keep the original row order.
+# The paged tables: each `table.paged` has its rows as JSON in `<script type="application/json" id="ID-data">`
+# ({"rows": [[cell, ...]], "order": default row order, "page": rows per page, "label": text-filter column,
+# "group": group-filter column or -1}). Only one page of rows is in the DOM; a sort, a filter or a page step
+# rebuilds that page from the data (one Array.sort of the row indices: a few ms for 7,000 rows). Cells are
+# written with textContent, never parsed as HTML. Missing values (null) sort last both ways; ties keep the
+# default order.
 SCRIPT = """(function () {
 "use strict";
-function sortTable(table, th) {
-  var start = performance.now();
-  var col = th.cellIndex, numeric = th.getAttribute("data-kind") !== "text";
-  var ascending = th.getAttribute("aria-sort") !== "ascending", sign = ascending ? 1 : -1;
-  var body = table.tBodies[0];
-  var items = Array.prototype.map.call(body.rows, function (row) {
-    var raw = row.cells[col].getAttribute("data-v") || "";
-    var value = numeric ? parseFloat(raw) : raw;
-    return {row: row, value: value, missing: raw === "" || (numeric && isNaN(value)), i: +row.getAttribute("data-i")};
-  });
-  items.sort(function (a, b) {
-    if (a.missing !== b.missing) { return a.missing ? 1 : -1; }
-    if (!a.missing && a.value !== b.value) { return (a.value < b.value ? -1 : 1) * sign; }
-    return a.i - b.i;
-  });
-  var fragment = document.createDocumentFragment();
-  items.forEach(function (item) { fragment.appendChild(item.row); });
-  body.appendChild(fragment);
-  Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
-  th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-  table.setAttribute("data-sorted-by", th.getAttribute("data-key"));
-  table.setAttribute("data-sort-ms", String(Math.round(performance.now() - start)));
+function thousands(value) {
+  return (value < 0 ? "-" : "") + String(Math.abs(value)).replace(/\\B(?=(\\d{3})+(?!\\d))/g, ",");
 }
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  if (!table.tHead) { return; }
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+function show(value, kind) {
+  if (value === null) { return "n/a"; }
+  if (kind === "int") { return thousands(value); }
+  if (kind === "float") { return value.toFixed(4); }
+  return String(value);
+}
+function pagedTable(table) {
+  var id = table.id, spec = JSON.parse(document.getElementById(id + "-data").textContent);
+  var rows = spec.rows, heads = table.tHead.rows[0].cells;
+  var kinds = Array.prototype.map.call(heads, function (th) { return th.getAttribute("data-kind"); });
+  var rank = {};
+  spec.order.forEach(function (row, position) { rank[row] = position; });
+  var state = {col: -1, sign: 1, query: "", group: "", page: 0};
+  var filter = document.getElementById(id + "-filter"), group = document.getElementById(id + "-group");
+  var prev = document.getElementById(id + "-prev"), next = document.getElementById(id + "-next");
+  var status = document.getElementById(id + "-status");
+  function matches(row) {
+    var cells = rows[row];
+    if (state.group !== "" && String(cells[spec.group]) !== state.group) { return false; }
+    return state.query === "" || String(cells[spec.label]).toLowerCase().indexOf(state.query) >= 0;
+  }
+  function view() {
+    var shown = spec.order.filter(matches), col = state.col, sign = state.sign;
+    if (col < 0) { return shown; }
+    var text = kinds[col] === "text";
+    var key = function (row) { var v = rows[row][col]; return v === null || !text ? v : String(v).toLowerCase(); };
+    var keys = {};
+    shown.forEach(function (row) { keys[row] = key(row); });
+    return shown.sort(function (a, b) {
+      var x = keys[a], y = keys[b];
+      if ((x === null) !== (y === null)) { return x === null ? 1 : -1; }
+      if (x !== null && x !== y) { return (x < y ? -1 : 1) * sign; }
+      return rank[a] - rank[b];
+    });
+  }
+  function draw() {
+    var start = performance.now(), shown = view(), size = spec.page;
+    var pages = Math.max(1, Math.ceil(shown.length / size));
+    state.page = Math.min(state.page, pages - 1);
+    var first = state.page * size, slice = shown.slice(first, first + size);
+    var body = document.createElement("tbody");
+    slice.forEach(function (row) {
+      var tr = body.insertRow();
+      tr.setAttribute("data-i", String(row));
+      rows[row].forEach(function (value, col) {
+        var td = tr.insertCell();
+        td.textContent = show(value, kinds[col]);
+        if (kinds[col] === "text") { td.className = "name"; }
+      });
+    });
+    table.replaceChild(body, table.tBodies[0]);
+    var of = shown.length < rows.length ? " matching, of " + thousands(rows.length) : "";
+    status.textContent = shown.length === 0 ? "no row matches" :
+      "rows " + thousands(first + 1) + "-" + thousands(first + slice.length) + " of " + thousands(shown.length) + of;
+    prev.disabled = state.page === 0;
+    next.disabled = state.page >= pages - 1;
+    table.setAttribute("data-page", String(state.page));
+    table.setAttribute("data-draw-ms", String(Math.round(performance.now() - start)));
+  }
+  function sortBy(th) {
+    var col = th.cellIndex, ascending = th.getAttribute("aria-sort") !== "ascending";
+    state.col = col;
+    state.sign = ascending ? 1 : -1;
+    state.page = 0;
+    Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    table.setAttribute("data-sorted-by", th.getAttribute("data-key"));
+    draw();
+  }
+  Array.prototype.forEach.call(heads, function (th) {
     th.classList.add("sort");
     th.tabIndex = 0;
-    th.addEventListener("click", function () { sortTable(table, th); });
+    th.addEventListener("click", function () { sortBy(th); });
     th.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sortTable(table, th); }
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sortBy(th); }
     });
   });
-});
-var filter = document.getElementById("per-class-filter");
-if (filter) {
-  filter.hidden = false;
-  filter.addEventListener("input", function () {
-    var query = filter.value.toLowerCase();
-    Array.prototype.forEach.call(document.getElementById("per-class").tBodies[0].rows, function (row) {
-      row.hidden = query !== "" && row.cells[0].getAttribute("data-v").indexOf(query) < 0;
-    });
-  });
+  filter.addEventListener("input", function () { state.query = filter.value.toLowerCase(); state.page = 0; draw(); });
+  if (group) {
+    group.addEventListener("change", function () { state.group = group.value; state.page = 0; draw(); });
+  }
+  prev.addEventListener("click", function () { state.page -= 1; draw(); });
+  next.addEventListener("click", function () { state.page += 1; draw(); });
+  document.getElementById(id + "-pager").hidden = false;
+  draw();
 }
+document.querySelectorAll("table.paged").forEach(pagedTable);
 })();"""
 
 PAGE = """<!DOCTYPE html>
@@ -117,6 +168,34 @@ PAGE = """<!DOCTYPE html>
   {%- if c.help %} title="{{ c.help }}"{% endif %}>{{ c.title }}</th>
 {%- endfor %}
 </tr></thead>
+{%- endmacro %}
+{%- macro paged(t) -%}
+<p class="foot">{{ "{:,}".format(t.n_rows) }} {{ t.noun }}. {{ t.order_note }}</p>
+<div class="pager" id="{{ t.id }}-pager" hidden>
+<input id="{{ t.id }}-filter" type="search" placeholder="filter by name" aria-label="filter by name">
+{%- if t.groups %}
+<select id="{{ t.id }}-group" aria-label="bucket"><option value="">all buckets</option>
+{%- for g in t.groups %}<option value="{{ g }}">{{ g }}</option>{% endfor %}</select>
+{%- endif %}
+{%- set one_page = t.n_rows <= t.page_rows %}
+<button type="button" id="{{ t.id }}-prev"{% if one_page %} hidden{% endif %}>previous</button>
+<span id="{{ t.id }}-status"></span>
+<button type="button" id="{{ t.id }}-next"{% if one_page %} hidden{% endif %}>next</button>
+</div>
+{%- if t.n_rows > t.first_page|length %}
+<noscript><p class="note">Without JavaScript only the first {{ t.first_page|length }} of {{ "{:,}".format(t.n_rows) }}
+rows are shown, in the order above (`tailtag evaluate` writes every label's numbers to per_class.csv too).</p>
+</noscript>
+{%- endif %}
+<div class="scroll"><table id="{{ t.id }}" class="paged">
+{{ head(t.columns) }}
+<tbody>
+{%- for row in t.first_page %}
+<tr data-i="{{ row.i }}">{% for text, css in row.cells %}<td{% if css %} class="{{ css }}"{% endif %}>{{ text }}</td>
+{%- endfor %}</tr>
+{%- endfor %}
+</tbody></table></div>
+<script type="application/json" id="{{ t.id }}-data">{{ t.data_json|safe }}</script>
 {%- endmacro %}
 <h1>tailtag report: {{ header.run }}</h1>
 <table class="meta" id="run-meta">
@@ -162,7 +241,7 @@ better; a red model cell is beaten by a baseline.</p>
 </tbody></table>
 </section>
 
-<section id="imbalance"><h2>Imbalance profile</h2>{{ failed(imbalance) }}
+<section id="imbalance"><h2>Imbalance profile</h2>{{ failed(imbalance) }}{{ notes(imbalance) }}
 {{ plot(imbalance.plot, "Training label counts, sorted") }}
 {%- if imbalance.rows %}
 <table id="buckets">
@@ -181,18 +260,15 @@ better; a red model cell is beaten by a baseline.</p>
 {{ plot(training.plot, "Training history") }}
 </section>
 
-<section id="classes"><h2>Per-class metrics</h2>{{ failed(per_class) }}
-<p class="foot">{{ per_class.rows|length }} labels. Click a column header to sort (again to reverse);
-n/a sorts last.</p>
-<input id="per-class-filter" type="search" placeholder="filter labels" hidden>
-<div class="scroll"><table id="per-class" class="sortable">
-{{ head(per_class.columns) }}
-<tbody>
-{%- for row in per_class.rows %}
-<tr data-i="{{ loop.index0 }}">{% for text, key in row.cells %}<td data-v="{{ key }}"
-  {%- if loop.index0 < 2 %} class="name"{% endif %}>{{ text }}</td>{% endfor %}</tr>
-{%- endfor %}
-</tbody></table></div>
+<section id="classes"><h2>Per-class metrics</h2>{{ failed(per_class) }}{{ notes(per_class) }}
+{%- if per_class.buckets_plot %}
+<h3>Per-class F1, AP and threshold by bucket</h3>
+{{ plot(per_class.buckets_plot, "Per-class metrics by bucket") }}
+{%- endif %}
+{%- if per_class.table %}
+{% if per_class.buckets_plot %}<h3>Every label</h3>{% endif %}
+{{ paged(per_class.table) }}
+{%- endif %}
 </section>
 
 <section id="curves"><h2>Precision-recall and threshold curves</h2>{{ failed(curves) }}{{ notes(curves) }}
@@ -245,15 +321,8 @@ n/a sorts last.</p>
 {%- endfor %}
 </tbody></table>
 {{ plot(multiclass.confusion, "Confusion matrix") }}
-{%- if multiclass.rows %}
-<div class="scroll"><table id="multiclass-per-class" class="sortable">
-{{ head(multiclass.columns) }}
-<tbody>
-{%- for row in multiclass.rows %}
-<tr data-i="{{ loop.index0 }}">{% for text, key in row.cells %}<td data-v="{{ key }}"
-  {%- if loop.first %} class="name"{% endif %}>{{ text }}</td>{% endfor %}</tr>
-{%- endfor %}
-</tbody></table></div>
+{%- if multiclass.table %}
+{{ paged(multiclass.table) }}
 {%- endif %}
 </section>
 {%- endif %}

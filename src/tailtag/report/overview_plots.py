@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from tailtag.report._canvas import bucket_colour, grid_figure, new_figure, plain, to_data_uri
+from tailtag.report.bucket_plots import MANY_LABELS
+from tailtag.report.tables import ordered_buckets
 
 #: Up to this many labels the profile is a bar chart with label names; beyond it a filled step per bucket.
-MAX_NAMED_BARS = 60
+MAX_NAMED_BARS = MANY_LABELS
 #: A max / min ratio of training counts from which the count axis is logarithmic.
 LOG_SPREAD = 20.0
-_BUCKET_ORDER = ("head", "medium", "tail")
 # History keys that are bookkeeping, not curves.
 _NOT_CURVES = ("epoch", "step", "time", "second", "elapsed", "throughput", "per_s")
 
@@ -46,8 +47,7 @@ def long_tail_plot(train_counts: np.ndarray, buckets: Sequence[str], names: Sequ
     x = np.arange(1, k + 1)
     fig = new_figure(max(6.0, min(12.0, 0.22 * k + 3)) if named else 10.0, 3.8)
     ax = fig.add_subplot()
-    present = list(dict.fromkeys(sorted_buckets.tolist()))
-    for bucket in [b for b in _BUCKET_ORDER if b in present] + [b for b in present if b not in _BUCKET_ORDER]:
+    for bucket in ordered_buckets(sorted_buckets.tolist()):
         mask = sorted_buckets == bucket
         label = f"{plain(bucket, 12)}: {int(mask.sum()):,} label{'s' * (int(mask.sum()) != 1)}"
         drawn = mask & positive if log_y else mask

@@ -2,7 +2,8 @@
 
 The page needs nothing but a browser: CSS and a small script are inline, plots are PNG data URIs, image
 thumbnails are JPEG data URIs, and its Content-Security-Policy forbids any network request. It reads without
-JavaScript; the script only adds column sorting and a label filter to the per-class table.
+JavaScript, except that the per-class tables then show only their first page (`paged_table`); the script pages,
+sorts and filters them from their embedded JSON.
 """
 
 from __future__ import annotations

@@ -13,10 +13,12 @@ from collections.abc import Callable
 import numpy as np
 
 from tailtag.report import tables
+from tailtag.report.bucket_plots import MANY_LABELS, bucket_summary_plot
 from tailtag.report.curve_plots import curve_plots, reliability_plot
 from tailtag.report.data import ReportData
 from tailtag.report.matrix_plots import heatmap, most_confused
-from tailtag.report.overview_plots import history_plot, long_tail_plot
+from tailtag.report.overview_plots import MAX_NAMED_BARS, history_plot, long_tail_plot
+from tailtag.report.paged_table import PAGE_ROWS, paged_table
 from tailtag.report.reliability import reliability_bins
 from tailtag.report.selection import select_curve_labels
 from tailtag.report.tables import NA, Column, fmt, number, section
@@ -106,14 +108,43 @@ def _headline(summary: dict) -> dict:
 
 
 def _imbalance(summary: dict, data: ReportData) -> dict:
+    notes = []
+    if data.n_labels > MAX_NAMED_BARS:
+        notes.append(
+            f"{data.n_labels:,} labels: the profile is one filled area per bucket, not one named bar per label."
+        )
     return {
         "plot": long_tail_plot(data.train_counts, data.buckets, data.names),
         "rows": tables.bucket_rows(summary, data),
+        "notes": notes,
     }
 
 
 def _per_class(summary: dict, data: ReportData) -> dict:
-    return {"columns": tables.PER_CLASS_COLUMNS, "rows": tables.per_class_rows(summary, data)}
+    rows = tables.per_class_rows(summary, data)
+    if len(rows) > PAGE_ROWS:
+        order = tables.worst_first(rows)
+        note = (
+            "Worst first: labels with evaluation positives by F1, lowest first, then the labels without "
+            "evaluation positives. Click a column header to sort by it (again to reverse); n/a sorts last."
+        )
+    else:
+        order, note = None, "Click a column header to sort (again to reverse); n/a sorts last."
+    cells = [row["cells"] for row in rows]
+    table = paged_table(
+        "per-class", tables.PER_CLASS_COLUMNS, cells, order=order, order_note=note, group_key="bucket", noun="labels"
+    )
+    out: dict = {"table": table, "notes": [], "buckets_plot": None}
+    if data.n_labels > MANY_LABELS:
+        values = {key: tables.column_values(rows, key) for key in ("f1", "ap", "threshold")}
+        out["buckets_plot"] = bucket_summary_plot(data.buckets, tables.column_values(rows, "support"), values)
+        out["notes"].append(
+            f"{data.n_labels:,} labels (more than {MANY_LABELS}): per-label plots are summarised per frequency "
+            "bucket. The box plots show the spread of per-class F1, AP and fitted threshold within head / medium / "
+            "tail (box: quartiles; whiskers: 5th-95th percentile; diamond: mean); the table below pages through "
+            "every label."
+        )
+    return out
 
 
 def _curves(summary: dict, data: ReportData) -> dict:
@@ -164,7 +195,7 @@ def _calibration(summary: dict, data: ReportData) -> dict:
 
 def _errors(summary: dict, data: ReportData, priority: list[str]) -> dict:
     if data.images:
-        gallery, notes = error_gallery(summary.get("errors"), data.paths, priority)
+        gallery, notes = error_gallery(summary.get("errors"), data.paths, priority, n_labels=data.n_labels)
     else:
         gallery = []
         notes = ["No thumbnails: this run was trained on features computed elsewhere, so its rows are feature "
@@ -179,6 +210,11 @@ def _errors(summary: dict, data: ReportData, priority: list[str]) -> dict:
         keep = most_confused(values)
         if keep.size < len(labels):
             notes.append(f"Co-confusion shows the {keep.size} of {len(labels)} labels with the most confusion.")
+        elif len(labels) < data.n_labels:
+            notes.append(
+                f"Co-confusion shows the {len(labels)} of {data.n_labels:,} labels that the summary lists "
+                "(`tailtag evaluate` keeps those with the most errors)."
+            )
         plot = heatmap(
             values[np.ix_(keep, keep)],
             [str(labels[i]) for i in keep],
@@ -203,21 +239,21 @@ def _multiclass(summary: dict, data: ReportData) -> dict:
     rows = []
     for name, entry in per_class.items():
         entry = entry if isinstance(entry, dict) else {}
-        cells = [tables.cell(name, "text")] + [tables.cell(entry.get(c.key), c.kind) for c in _MULTICLASS_COLUMNS[1:]]
-        rows.append({"cells": cells})
+        rows.append([tables.cell(entry.get(c.key) if c.key != "label" else name, c.kind) for c in _MULTICLASS_COLUMNS])
     notes, plot = [], None
     if given.get("confusion_matrix") is not None:
         plot, note = _confusion_plot(np.array(given["confusion_matrix"], dtype=np.float64), names, data.names)
         notes += [note] if note else []
     else:
         notes.append("The summary has no confusion matrix.")
-    return {
-        "metrics": metrics,
-        "rows": rows,
-        "columns": _MULTICLASS_COLUMNS,
-        "confusion": plot,
-        "notes": notes,
-    }
+    table = paged_table(
+        "multiclass-per-class",
+        _MULTICLASS_COLUMNS,
+        rows,
+        order_note="Click a column header to sort (again to reverse); n/a sorts last.",
+        noun="classes",
+    )
+    return {"metrics": metrics, "table": table if rows else None, "confusion": plot, "notes": notes}
 
 
 def _confusion_plot(counts: np.ndarray, names: list[str], fallback: list[str]) -> tuple[str | None, str | None]:

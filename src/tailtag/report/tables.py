@@ -17,7 +17,8 @@ import numpy as np
 from tailtag.report.data import ReportData
 
 NA = "n/a"
-_BUCKET_ORDER = ("head", "medium", "tail")
+#: Frequency buckets in reading order (most frequent first); other bucket names follow them.
+BUCKET_ORDER = ("head", "medium", "tail")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ def number(value: object) -> float | None:
         value = float(value)
         return value if math.isfinite(value) else None
     return None
+
+
+def ordered_buckets(names: object) -> list[str]:
+    """The distinct bucket names among `names`: head, medium, tail first, then any others in order of appearance."""
+    present = list(dict.fromkeys(str(n) for n in names))
+    return [b for b in BUCKET_ORDER if b in present] + [b for b in present if b not in BUCKET_ORDER]
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -157,6 +164,22 @@ def per_class_rows(summary: dict, data: ReportData) -> list[dict]:
     return rows
 
 
+def column_values(rows: list[dict], key: str, columns: tuple[Column, ...] = PER_CLASS_COLUMNS) -> np.ndarray:
+    """(R,) float64 values of a numeric column of `per_class_rows`, NaN where the cell reads "n/a"."""
+    col = [c.key for c in columns].index(key)
+    return np.array([float(row["cells"][col][1] or "nan") for row in rows], dtype=np.float64)
+
+
+def worst_first(rows: list[dict]) -> list[int]:
+    """Row indices of `per_class_rows`, worst first: labels with evaluation positives by F1 ascending (those
+    without an F1 after them), then labels without evaluation positives, whose F1 measures nothing. Equal F1s
+    put the label with more evaluation positives first (more evidence that it is truly bad), then label order."""
+    f1, support = column_values(rows, "f1"), np.nan_to_num(column_values(rows, "support"))
+    # lexsort keys run last-major: without positives last, missing F1 last, F1, most positives, row index
+    keys = (np.arange(len(rows)), -support, np.nan_to_num(f1, nan=0.0), ~np.isfinite(f1), support <= 0)
+    return np.lexsort(keys).tolist()
+
+
 def _fallbacks(data: ReportData, per_class: dict) -> dict[str, list]:
     """Per-label values computable from the arrays, used where the summary lacks them."""
     out: dict[str, list] = {
@@ -184,7 +207,7 @@ def bucket_rows(summary: dict, data: ReportData) -> list[dict]:
     """Head / medium / tail rows: label count, training-count range and the bucket's averaged metrics."""
     given = section(summary, "buckets")
     names = list(dict.fromkeys([*given, *data.buckets]))
-    ordered = [b for b in _BUCKET_ORDER if b in names] + [b for b in names if b not in _BUCKET_ORDER]
+    ordered = ordered_buckets(names)
     buckets, counts = np.asarray(data.buckets, dtype=object), data.train_counts
     rows = []
     for bucket in ordered:

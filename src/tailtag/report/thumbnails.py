@@ -110,6 +110,7 @@ def error_gallery(
     *,
     max_classes: int = MAX_CLASSES,
     max_thumbnails: int = MAX_THUMBNAILS,
+    n_labels: int | None = None,
 ) -> tuple[list[ClassErrors], list[str]]:
     """Thumbnails of the listed false positives and false negatives of up to `max_classes` classes.
 
@@ -122,6 +123,8 @@ def error_gallery(
         max_classes: classes shown.
         max_thumbnails: total images, split evenly: each class gets the same number of false positives and
             false negatives (at most `MAX_PER_KIND` of each).
+        n_labels: labels in the evaluation, when `errors` may list only some of them (the note then says how
+            many classes of all were shown).
 
     Returns:
         (classes, notes): the gallery, and sentences for the reader (classes left out, unreadable images).
@@ -147,6 +150,11 @@ def error_gallery(
     if len(ordered) > len(shown):
         notes.append(
             f"Thumbnails for {len(shown)} of {len(ordered)} classes with listed errors (capped to keep the file small)."
+        )
+    elif shown and n_labels is not None and len(errors) < n_labels:
+        notes.append(
+            f"Thumbnails for {len(shown)} of {n_labels:,} classes: the summary lists the errors of {len(errors)} "
+            "(`tailtag evaluate` keeps the classes with the most errors, to keep the files small)."
         )
     if cache.n_failed:
         notes.append(
