@@ -4,7 +4,8 @@ Makes the data (seeded), one block at a time so that this process never holds it
 
     DATA/shards/part-r0-NNNNNN.npy + .txt   float16 features, `--shard-rows` rows each, and manifest.json
     DATA/tags.csv                           img_path,tags: 1-5 tags an image (about 3), Zipf-like frequencies
-    DATA/labels.npz                         the same labels as CSR arrays (for the bare loop)
+    DATA/labels/labels.npz                  the same labels as a scipy sparse matrix, with tags.txt (the tag
+                                            names) and images.txt (the image of each row) beside it
     DATA/split/train.txt, val.txt           a seeded random hold-out of `--val` images
 
 Features carry signal: each is the sum of its tags' random prototypes plus noise. Then, each in its own process
@@ -18,6 +19,9 @@ with its wall time, peak resident memory (`ru_maxrss`, as GNU time reports it) a
            validation): the same-run baseline
 
 and prints both against the size of the features as float32 (N x D x 4 bytes; 1.024 GB at full size).
+`train` reads the sparse labels.npz by default (`--labels csv`: tags.csv): tailtag's tags-CSV reader holds every
+row's cells as Python strings while it parses, about 0.8 KB a row at its peak (82 MB for 100,000 rows, measured
+with tracemalloc), which at a million rows would be most of the memory this benchmark is about.
 The split is a random hold-out written here rather than `tailtag split`'s iterative stratification, which is
 not what this benchmark measures; it is small because validation holds its (m, K) targets and probabilities
 in memory (see the README).
@@ -76,7 +80,10 @@ def make_data(folder: Path, args: argparse.Namespace, seed: int = 0) -> sp.csr_m
             for path, i in zip(paths, range(block.shape[0]), strict=True):
                 tags.write(f"{path},{'|'.join(names[j] for j in block.indices[block.indptr[i] : block.indptr[i + 1]])}\n")
     write_manifest(shards)
-    np.savez(folder / "labels.npz", indptr=labels.indptr, indices=labels.indices, shape=np.array(labels.shape))
+    (folder / "labels").mkdir(exist_ok=True)
+    sp.save_npz(folder / "labels" / "labels.npz", labels.astype(np.uint8))
+    (folder / "labels" / "tags.txt").write_text("".join(f"{name}\n" for name in names))
+    (folder / "labels" / "images.txt").write_text("".join(f"img/{i:07d}.jpg\n" for i in range(args.rows)))
     val = np.sort(rng.choice(args.rows, size=args.val, replace=False))
     is_val = np.zeros(args.rows, dtype=bool)
     is_val[val] = True
@@ -121,10 +128,7 @@ def bare_loop(folder: Path, epochs: int, batch: int) -> None:
     """The baseline, run as `bench_million.py --bare DATA`: prints its training seconds."""
     import torch
 
-    with np.load(folder / "labels.npz") as data:
-        labels = sp.csr_matrix(
-            (np.ones(len(data["indices"]), np.float32), data["indices"], data["indptr"]), shape=tuple(data["shape"])
-        )
+    labels = sp.load_npz(folder / "labels" / "labels.npz").tocsr().astype(np.float32)
     train = set((folder / "split" / "train.txt").read_text().split())
     shards = sorted((folder / "shards").glob("*.npy"))
     starts, keep = [], []
@@ -165,6 +169,7 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=2000, help="hold-out images (validated every epoch)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--shard-rows", type=int, default=16384)
+    parser.add_argument("--labels", choices=("npz", "csv"), default="npz", help="label file train reads")
     parser.add_argument("--keep", type=Path, help="write the data and the run here instead of a temp folder")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # internal: run the baseline on DATA
     args = parser.parse_args()
@@ -186,9 +191,13 @@ def main() -> None:
     )
     del labels
     run = folder / "run"
+    label_args = [str(folder / "tags.csv")] if args.labels == "csv" else [
+        str(folder / "labels" / "labels.npz"), "--classes", str(folder / "labels" / "tags.txt"),
+        "--paths", str(folder / "labels" / "images.txt"),
+    ]  # fmt: skip
     base_s, base_gb, base_anon, _ = timed([sys.executable, "-c", "import tailtag.train.from_features"])
     train_s, train_gb, train_anon, _ = timed([
-        sys.executable, "-m", "tailtag", "train", str(folder / "tags.csv"), "--features", str(folder / "shards"),
+        sys.executable, "-m", "tailtag", "train", *label_args, "--features", str(folder / "shards"),
         "--split", str(folder / "split"), "--out", str(run), "--restart", "--set", f"epochs={args.epochs}",
         "--set", "head=linear", "--set", f"batch_size={args.batch_size}",
     ])  # fmt: skip
