@@ -13,8 +13,6 @@ import pytest
 from tailtag.cli import main
 from tailtag.demo import make_demo_dataset
 
-from .conftest import FAST
-
 TIMEOUT = 300
 
 
@@ -35,14 +33,12 @@ def _shards(cache: Path) -> dict[str, dict[str, np.ndarray]]:
 
 
 @pytest.mark.slow
-def test_two_ranks_extract_disjoint_blocks_equal_to_one_process(tmp_path, child_env):
+def test_two_ranks_extract_disjoint_blocks_equal_to_one_process(tmp_path, child_env, train_argv):
     labels = make_demo_dataset(tmp_path / "data", n_images=40, size=64)
-    sets = [*FAST, "top_blocks=0", "epochs=1", "feature_batch_size=8"]
 
     def argv(name: str) -> list[str]:
-        keys = [*sets, f"cache_dir={tmp_path / name / 'cache'}"]
-        return ["train", str(labels), "--images", str(labels.parent), "--out", str(tmp_path / name / "run"),
-                *[a for key in keys for a in ("--set", key)]]  # fmt: skip
+        sets = ("top_blocks=0", "epochs=1", "feature_batch_size=8")
+        return train_argv(labels, tmp_path / name / "run", *sets, cache=tmp_path / name / "cache")
 
     assert main(argv("one")) == 0
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
