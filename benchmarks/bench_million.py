@@ -77,8 +77,9 @@ def make_data(folder: Path, args: argparse.Namespace, seed: int = 0) -> sp.csr_m
             features = (block @ prototypes) * 3.0 + noise
             paths = [f"img/{i:07d}.jpg" for i in range(first, first + block.shape[0])]
             write_shard(shards, shard_name(0, number), features.astype(np.float16), paths)
-            for path, i in zip(paths, range(block.shape[0]), strict=True):
-                tags.write(f"{path},{'|'.join(names[j] for j in block.indices[block.indptr[i] : block.indptr[i + 1]])}\n")
+            for i, path in enumerate(paths):
+                row = block.indices[block.indptr[i] : block.indptr[i + 1]]
+                tags.write(f"{path},{'|'.join(names[j] for j in row)}\n")
     write_manifest(shards)
     (folder / "labels").mkdir(exist_ok=True)
     sp.save_npz(folder / "labels" / "labels.npz", labels.astype(np.uint8))
@@ -213,7 +214,8 @@ def main() -> None:
           f"peak {train_gb:.3f} GB resident ({train_gb / float32_gb:.2f} x the float32 features), "
           f"{train_anon:.3f} GB private ({train_anon / float32_gb:.2f} x)")  # fmt: skip
     print(f"bare PyTorch loop over the same shards: {bare_s:.0f} s training ({bare_total:.0f} s with start-up), "
-          f"peak {bare_gb:.3f} GB resident, {bare_anon:.3f} GB private; train / bare = {train_s / bare_total:.2f}")  # fmt: skip
+          f"peak {bare_gb:.3f} GB resident, {bare_anon:.3f} GB private; "
+          f"train / bare = {train_s / bare_total:.2f}")  # fmt: skip
     selected = metrics.get("metrics", metrics)
     print("hold-out " + ", ".join(f"{k} {selected[k]:.4f}" for k in ("macro_f1", "micro_f1", "mAP") if k in selected))
     print(f"data and run in {folder}")

@@ -33,8 +33,12 @@ def _folder(tmp_path: Path, sizes=(5, 3, 4), dim: int = 6, manifest: bool = True
 def test_round_trip_in_name_order_with_manifest(tmp_path):
     folder, paths, x = _folder(tmp_path, sizes=(5, 3))
     assert sorted(p.name for p in folder.iterdir()) == [
-        MANIFEST, "part-r0-000000.npy", "part-r0-000000.txt", "part-r1-000001.npy", "part-r1-000001.txt",
-    ]  # fmt: skip  (no temp files left behind)
+        MANIFEST,
+        "part-r0-000000.npy",
+        "part-r0-000000.txt",
+        "part-r1-000001.npy",
+        "part-r1-000001.txt",
+    ]  # no temp files left behind
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["rows"] == 8 and [s["rows"] for s in manifest["shards"]] == [5, 3]
     fs = read_features(folder)
