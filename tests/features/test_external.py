@@ -9,6 +9,7 @@ import pytest
 
 from tailtag.errors import TailtagError
 from tailtag.features.external import FeatureFileError, match_paths, normalize_path, read_features
+from tailtag.features.shards import ShardBlock
 
 
 def _data(n: int = 6, d: int = 4, seed: int = 0) -> tuple[list[str], np.ndarray]:
@@ -29,7 +30,7 @@ def test_npy_with_paths_file_is_memory_mapped(tmp_path):
     np.save(tmp_path / "f.npy", x)
     (tmp_path / "p.txt").write_text("\n".join(paths) + "\n")
     fs = read_features(tmp_path / "f.npy", paths_file=tmp_path / "p.txt")
-    assert isinstance(fs.blocks[0], np.memmap)
+    assert isinstance(fs.blocks[0], ShardBlock) and fs.blocks[0].shape == x.shape
     np.testing.assert_array_equal(fs.take(np.array([5, 0, 3])), x[[5, 0, 3]])
 
 

@@ -83,11 +83,12 @@ def cache_key(backbone: Backbone, view: View) -> dict:
     }
 
 
-def open_store(cache_dir: Path, backbone: Backbone, view: View) -> FeatureStore:
-    """The shard store of (backbone, view) under `cache_dir`, named `<model>-<view>-<16 hex of the key>`."""
+def open_store(cache_dir: Path, backbone: Backbone, view: View, writer: str = "") -> FeatureStore:
+    """The shard store of (backbone, view) under `cache_dir`, named `<model>-<view>-<16 hex of the key>`;
+    `writer` tags the names of the shards written through it (`FeatureStore`)."""
     key = cache_key(backbone, view)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return FeatureStore(Path(cache_dir) / f"{backbone.name}-{view}-{digest}", key, backbone.num_features)
+    return FeatureStore(Path(cache_dir) / f"{backbone.name}-{view}-{digest}", key, backbone.num_features, writer)
 
 
 def _check_arguments(views: Sequence[str], batch_size: int, num_workers: int) -> tuple[str, ...]:
@@ -116,6 +117,7 @@ def compute_features(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     device: str | torch.device | None = None,
     input_pipeline: str = "auto",
+    writer: str = "",
 ) -> FeatureResult:
     """Features of every image and view, from the cache where possible, computing and caching the rest.
 
@@ -135,6 +137,8 @@ def compute_features(
             (`tailtag.data.device_pipeline`), "cpu" decodes with PIL in the workers, "auto" is device on CUDA.
             Both give the same preprocessing up to decoder/resampler rounding (about one grey level), so
             they share the cache.
+        writer: a tag in the names of the shards this call writes, e.g. "r1" for torchrun rank 1
+            (`extract_sharded`).
 
     Returns:
         A `FeatureResult`; `features` is (V, N, D) float32.
@@ -144,7 +148,7 @@ def compute_features(
     cache_dir = Path(cache_dir).expanduser()
     given = [str(path) for path in paths]
     digests, problems = content_digests(given, index_file=cache_dir / INDEX_NAME)
-    stores = {view: open_store(cache_dir, backbone, view) for view in views}
+    stores = {view: open_store(cache_dir, backbone, view, writer) for view in views}
     features, groups = _read_cached(stores, digests, backbone.num_features)
     n_cached = int(np.isfinite(features[:, :, 0]).sum())
     n_computed = 0

@@ -12,7 +12,9 @@ Rows are matched to the label table by path (`match_paths`): exactly after norma
 and `a\\b.jpg` / `a/b.jpg` are one path), else by the label path being the trailing path components of exactly
 one feature path (features written with absolute paths `/data/set/img/1.jpg` match label paths `img/1.jpg`).
 
-`.npy` files are memory-mapped, so a large shard is read page by page as training touches its rows.
+`.npy` files are memory-mapped (`tailtag.features.shards.ShardBlock`): each read maps the file, copies the rows it
+needs and unmaps it again, so a folder larger than memory is streamed, never loaded whole. A folder with a
+`manifest.json` (written by `tailtag.features.shards.write_manifest`) is checked against it.
 Parquet needs `pyarrow` (a dependency of tailtag); it is imported only when a Parquet file is read.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tailtag.errors import TailtagError
+from tailtag.features.shards import ShardBlock, check_manifest
 
 FEATURE_SUFFIXES = (".npz", ".npy", ".parquet")
 _PATH_COLUMNS = ("path", "paths", "img_path", "image", "image_path", "filename", "file")
@@ -51,12 +54,13 @@ class FeatureSet:
 
     Attributes:
         paths: (M,) image paths as written in the features file(s), normalised (`normalize_path`).
-        blocks: the (m_i, D) arrays of the shards, in order (memory-mapped for `.npy`); together M rows.
+        blocks: the (m_i, D) arrays of the shards, in order (a `ShardBlock` for `.npy`: read through a
+            short-lived memory map); together M rows.
         source: the file or folder, for messages and for `data.json`.
     """
 
     paths: np.ndarray
-    blocks: tuple[np.ndarray, ...]
+    blocks: tuple[np.ndarray | ShardBlock, ...]
     source: str
     _offsets: np.ndarray = field(init=False, repr=False)
 
@@ -104,6 +108,7 @@ def read_features(source: str | Path, *, paths_file: str | Path | None = None) -
         if not shards:
             raise FeatureFileError(source, "the folder holds no .npz, .npy or .parquet shard", "point to the shards")
         parts = [_read_one(p, p.with_suffix(".txt") if p.suffix == ".npy" else None) for p in shards]
+        check_manifest(source, {name: arr.shape for name, arr, _ in parts})
     else:
         parts = [_read_one(source, Path(paths_file) if paths_file is not None else None)]
     dims = {p.shape[1] for _, p, _ in parts}
@@ -115,7 +120,7 @@ def read_features(source: str | Path, *, paths_file: str | Path | None = None) -
     return FeatureSet(paths.astype(object), tuple(arr for _, arr, _ in parts), str(source))
 
 
-def _read_one(path: Path, paths_file: Path | None) -> tuple[str, np.ndarray, np.ndarray]:
+def _read_one(path: Path, paths_file: Path | None) -> tuple[str, np.ndarray | ShardBlock, np.ndarray]:
     """(file name, (n, D) float array, (n,) normalised paths) of one file."""
     if path.suffix == ".npz":
         features, paths = _read_npz(path)
@@ -159,13 +164,13 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return features, paths.astype(str)
 
 
-def _read_npy(path: Path, paths_file: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_npy(path: Path, paths_file: Path | None) -> tuple[ShardBlock, np.ndarray]:
     if paths_file is None:
         raise FeatureFileError(path, "a .npy file holds no image paths", "pass --paths FILE (one path per line)")
     if not paths_file.is_file():
         raise FeatureFileError(paths_file, "no such paths file", f"give one image path per line for {path.name}")
     try:
-        features = np.load(path, mmap_mode="r", allow_pickle=False)
+        features = ShardBlock(path)
         lines = paths_file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as error:
         raise FeatureFileError(paths_file, f"not UTF-8 text ({error.reason})", "save the paths as UTF-8") from None
@@ -213,7 +218,7 @@ def _read_parquet(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return features, paths.astype(str)
 
 
-def _refuse_non_finite(path: Path, features: np.ndarray, paths: np.ndarray) -> None:
+def _refuse_non_finite(path: Path, features: np.ndarray | ShardBlock, paths: np.ndarray) -> None:
     for start in range(0, len(features), 65536):  # in blocks: a memory-mapped shard is never read whole
         bad = np.flatnonzero(~np.isfinite(features[start : start + 65536]).all(axis=1))
         if len(bad):

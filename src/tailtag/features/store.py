@@ -4,7 +4,8 @@ Layout of one store (one backbone + weights + preprocessing + view):
 
     <cache_dir>/<model>-<view>-<key hash>/
         key.json                       the full key, checked on open
-        000001-<token>.npy             (n, D) float16 features of one shard (float32 if float16 would overflow)
+        000001-<token>.npy             (n, D) float16 features of one shard (float32 if float16 would overflow);
+                                       `000001-r1-<token>` when written by torchrun rank 1 (`writer`)
         000001-<token>.keys.npy        (n,) content digests of its rows: written last, so it marks the shard
                                        as complete
         .000002-<token>.npy.<...>.tmp  a shard being written (or left by a killed run): ignored
@@ -54,12 +55,15 @@ class FeatureStore:
         key: what produced the features (backbone, weights id, preprocessing, view, dimension); stored in
             key.json on creation and compared on every later open.
         dim: D, the feature dimension.
+        writer: a tag put in the names of the shards this object writes (e.g. "r1" for torchrun rank 1), so
+            that the shards of each process of a sharded extraction can be told apart; "" for none.
     """
 
-    def __init__(self, directory: Path, key: dict[str, Any], dim: int):
+    def __init__(self, directory: Path, key: dict[str, Any], dim: int, writer: str = ""):
         self.directory = Path(directory)
         self.key = key
         self.dim = int(dim)
+        self.writer = writer
         self.directory.mkdir(parents=True, exist_ok=True)
         key_file = self.directory / "key.json"
         text = json.dumps(key, sort_keys=True, indent=1)
@@ -135,7 +139,8 @@ class FeatureStore:
             )
         dtype = np.float16 if np.abs(features).max() < _FLOAT16_MAX else np.float32
         stored = features.astype(dtype)
-        name = f"{self._next_number():06d}-{secrets.token_hex(4)}"
+        tag = f"{self.writer}-" if self.writer else ""
+        name = f"{self._next_number():06d}-{tag}{secrets.token_hex(4)}"
         keys = np.array(list(digests), dtype=str)
         _write_atomic(self.directory / f"{name}.npy", lambda out: np.save(out, stored))
         _write_atomic(self.directory / f"{name}{_KEYS_SUFFIX}", lambda out: np.save(out, keys))

@@ -64,3 +64,12 @@ def broadcast(info: DistInfo, value: Any) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather_counts(info: DistInfo, count: int) -> list[int]:
+    """Every process's `count`, in rank order (on every process)."""
+    if not info.enabled:
+        return [count]
+    counts: list = [None] * info.world_size
+    dist.all_gather_object(counts, int(count))
+    return [int(c) for c in counts]

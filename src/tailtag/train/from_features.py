@@ -3,8 +3,11 @@
 The features (CLIP, DINOv2, a previous model; formats in `tailtag.features.external`) stand where the frozen
 trunk's pooled activations stand in head mode: the rows are matched to the label table by path, the split is
 resolved on the label table as usual and then keeps the images that have features, and `train_head` trains
-the configured head with every loss, sampler, threshold and calibration option. No backbone runs, so
-`top_blocks` is 0 (a trainable top needs the trunk's feature maps) and `views` is the one vector per image.
+the configured head with every loss, sampler, threshold and calibration option. The training rows are streamed
+from the files (`tailtag.train.feature_stream`), so a shard folder larger than memory trains; the validation
+rows are read into memory, with their dense (m, K) targets: keep the hold-out small at millions of images.
+No backbone runs, so `top_blocks` is 0 (a trainable top needs the trunk's feature maps) and `views` is the
+one vector per image.
 
 The run directory is the usual one; model.json's backbone entry is `{"kind": "features", ...}` with the
 features' dimension and source, and data.json remembers the source so that `tailtag evaluate RUN` reads it
@@ -88,6 +91,7 @@ def train_from_features(
         features: FEATS (.npz / .npy / .parquet / folder of shards); `feature_paths` is the paths file of a .npy.
         split_dir, restart, data_source: as for `tailtag.train.run.train`; data.json also records FEATS.
     """
+    from tailtag.train.feature_stream import StreamedFeatures
     from tailtag.train.head import HeadData, train_head
 
     config = features_config(config)
@@ -107,8 +111,9 @@ def train_from_features(
         train_rows, val_rows = subsets["train"], subsets["val"]
         train_table = table.subset(train_rows)
         counts, buckets, tail_mask = label_buckets(train_table, config)
+        # Training rows stay on disk and stream (StreamedFeatures); the validation rows, a small part, are read.
         data = HeadData(
-            feature_set.take(match.rows[train_rows])[None],
+            StreamedFeatures(feature_set, match.rows[train_rows]),
             train_table.matrix,
             feature_set.take(match.rows[val_rows])[None],
             table.matrix[val_rows].toarray(),

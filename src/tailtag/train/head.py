@@ -34,26 +34,29 @@ from tailtag.models import create_head
 from tailtag.models.trunk import predict_views
 from tailtag.sampling import create_sampler
 from tailtag.train import distributed
+from tailtag.train.feature_stream import StreamedFeatureBatches, StreamedFeatures
 from tailtag.train.head_mode import CachedFeatureBatches
 from tailtag.train.logs import RunLog
 from tailtag.train.loop import fit
 from tailtag.train.output import save_weights
-from tailtag.train.setup import make_loss, training_targets, warn_if_weights_cancel
+from tailtag.train.setup import make_loss, sparse_targets, warn_if_weights_cancel
 
 
 @dataclass
 class HeadData:
-    """What head-mode training reads, in memory.
+    """What head-mode training reads.
 
     Attributes:
-        train_features: (V, n, D) float32 features (or flattened trunk maps) of the n training images, V views.
+        train_features: (V, n, D) float32 features (or flattened trunk maps) of the n training images, V views,
+            in memory; or a `StreamedFeatures` (one view, read from disk as training goes:
+            `tailtag.train.feature_stream`).
         train_labels: (n, K) 0/1 labels of the same images (scipy sparse or dense).
         val_features: (V, m, D) float32 features of the m validation images.
         val_targets: (m, K) 0/1 validation labels (dense), what the per-epoch metrics compare against.
         map_shape: (C, H, W) of the cached maps when a trainable top runs on them, else None.
     """
 
-    train_features: np.ndarray
+    train_features: np.ndarray | StreamedFeatures
     train_labels: sp.spmatrix | np.ndarray
     val_features: np.ndarray
     val_targets: np.ndarray
@@ -124,19 +127,25 @@ def train_head(
     torch.manual_seed(config.seed)
     if top is not None and in_features is None:
         raise ValueError("train_head: pass in_features (the pooled width the top produces) with top")
+    streamed = isinstance(data.train_features, StreamedFeatures)
+    if in_features is None:
+        in_features = data.train_features.features.dim if streamed else data.train_features.shape[2]
     head = create_head(
         config.head,
-        in_features or data.train_features.shape[2],
+        in_features,
         n_outputs,
         hidden=config.hidden,
         dropout=config.dropout,
         prior=prior,
     ).to(dist.device)
     sampler = create_sampler(config.sampler, train_labels, seed=config.seed, **config.sampler_params)
-    targets = training_targets(train_labels, multiclass_loss)
-    batches = CachedFeatureBatches(
-        data.train_features, targets, sampler, config.batch_size, config.seed, dist, data.map_shape
-    )
+    targets = sparse_targets(train_labels, multiclass_loss)  # (n, K) CSR: dense per batch only
+    if streamed:
+        batches = StreamedFeatureBatches(data.train_features, targets, sampler, config.batch_size, config.seed, dist)
+    else:
+        batches = CachedFeatureBatches(
+            data.train_features, targets, sampler, config.batch_size, config.seed, dist, data.map_shape
+        )
     trained = nn.Sequential(top, head).to(dist.device) if top is not None else head
     lr_scales = {"0.": config.top_lr_scale} if top is not None else None
     model = nn.parallel.DistributedDataParallel(trained) if dist.enabled else trained

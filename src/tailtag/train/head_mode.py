@@ -18,11 +18,13 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from tailtag.models.trunk import predict_views, split_backbone
 from tailtag.sampling.base import EpochSampler
 from tailtag.train.distributed import DistInfo
+from tailtag.train.setup import batch_targets
 
 __all__ = ["CachedFeatureBatches", "predict_views", "split_backbone"]
 
@@ -32,7 +34,8 @@ class CachedFeatureBatches:
 
     Args:
         features: (V, N, D) float32 training features.
-        targets: (N, K) float32 multi-hot, or (N,) int64 class indices for multi-class losses.
+        targets: (N, K) float32 CSR multi-hot, or (N,) int64 class indices for multi-class losses
+            (`tailtag.train.setup.sparse_targets`); each batch's rows are made dense when it is drawn.
         sampler: epoch sampler over the N training rows.
         batch_size: global batch size; each of W processes takes batch_size / W per step.
         seed: view and flip choices are seeded by (seed, epoch) and sharded like the rows, so epochs replay
@@ -42,7 +45,7 @@ class CachedFeatureBatches:
     def __init__(
         self,
         features: np.ndarray,
-        targets: np.ndarray,
+        targets: sp.csr_matrix | np.ndarray,
         sampler: EpochSampler,
         batch_size: int,
         seed: int,
@@ -50,7 +53,7 @@ class CachedFeatureBatches:
         map_shape: tuple | None = None,
     ):
         self.features = torch.from_numpy(np.ascontiguousarray(features))
-        self.targets = torch.from_numpy(targets)
+        self.targets = targets
         self.sampler = sampler
         self.local_batch = max(1, batch_size // dist.world_size)
         self.seed = seed
@@ -77,4 +80,4 @@ class CachedFeatureBatches:
             if self.map_shape is not None:  # flip the cached maps of about half the samples
                 inputs = inputs.reshape(-1, *self.map_shape)
                 inputs = torch.where(flips[batch, None, None, None], inputs.flip(-1), inputs)
-            yield inputs.to(self.dist.device), self.targets[rows[batch]].to(self.dist.device)
+            yield inputs.to(self.dist.device), batch_targets(self.targets, rows[batch]).to(self.dist.device)

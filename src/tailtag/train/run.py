@@ -141,13 +141,13 @@ def _cached_features(backbone, table, subsets, config, dist, on_bad_image, max_p
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         input_pipeline=config.input_pipeline,
         on_bad=on_bad_image,
-        report_path=out / rundir.SKIPPED if on_bad_image == "skip" else None,
+        report_path=out / rundir.SKIPPED if on_bad_image == "skip" and dist.is_main else None,
     )
-    if dist.is_main:  # one process extracts; the others then read the warm cache
-        features = extract_features(backbone, paths, **kwargs)
-    distributed.barrier(dist)
-    if not dist.is_main:
-        features = extract_features(backbone, paths, **{**kwargs, "report_path": None})
+    if dist.enabled:
+        _extract_own_block(backbone, paths, kwargs, dist, log)
+    # One process: extract (and cache) everything. Under torchrun: every block is cached now, so each process
+    # reads all of them; rank 0 applies the bad-image policy and writes its report.
+    features = extract_features(backbone, paths, device=dist.device, **kwargs)
     ok = ~np.isnan(features[0, :, 0])
     n_train = len(subsets["train"])
     return (
@@ -156,3 +156,23 @@ def _cached_features(backbone, table, subsets, config, dist, on_bad_image, max_p
         features[:, :n_train][:, ok[:n_train]],
         features[:, n_train:][:, ok[n_train:]],
     )
+
+
+def _extract_own_block(backbone, paths: list, kwargs: dict, dist: distributed.DistInfo, log: RunLog) -> None:
+    """Sharded extraction under torchrun: rank r runs the backbone on the r-th contiguous block of the distinct
+    images, on its own device, and writes its own shards into the shared cache (named `...-r{r}-...`; the
+    store's temp-file-and-rename writes make concurrent writers safe). After the barrier every block is cached."""
+    from tailtag.features import compute_features
+
+    distinct = list(dict.fromkeys(paths))
+    per_rank = -(-len(distinct) // dist.world_size)
+    mine = distinct[dist.rank * per_rank : (dist.rank + 1) * per_rank]
+    names = ("views", "batch_size", "num_workers", "cache_dir", "progress", "max_pixels", "input_pipeline")
+    options = {key: kwargs[key] for key in names}
+    result = compute_features(backbone, mine, device=dist.device, writer=f"r{dist.rank}", **options)
+    counts = distributed.gather_counts(dist, result.n_computed)
+    log.info(
+        f"features: extracted by {dist.world_size} processes, each its own block of the {len(distinct):,} images "
+        f"(image-views computed per rank: {', '.join(f'{n:,}' for n in counts)})"
+    )
+    distributed.barrier(dist)

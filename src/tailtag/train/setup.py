@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from tailtag.config import TrainConfig
 from tailtag.errors import OptionError
@@ -74,6 +75,29 @@ def training_targets(matrix: sp.spmatrix | np.ndarray, multiclass_loss: bool) ->
     """(N, K) float32 multi-hot targets, or (N,) int64 class indices for a multi-class loss."""
     dense = (matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)).astype(np.float32)
     return dense.argmax(axis=1).astype(np.int64) if multiclass_loss else dense
+
+
+def sparse_targets(matrix: sp.spmatrix | np.ndarray, multiclass_loss: bool) -> sp.csr_matrix | np.ndarray:
+    """The targets of N images kept small: (N, K) float32 CSR, or (N,) int64 class indices for a multi-class
+    loss (the first positive label, 0 for a row without one: what `training_targets`' argmax gives).
+    `batch_targets` makes the dense (B, K) rows of one batch from it; no (N, K) dense matrix is ever built."""
+    csr = sp.csr_matrix(matrix, dtype=np.float32)
+    csr.eliminate_zeros()
+    csr.sort_indices()
+    if not multiclass_loss:
+        return csr
+    classes = np.zeros(csr.shape[0], dtype=np.int64)
+    nonempty = np.diff(csr.indptr) > 0
+    classes[nonempty] = csr.indices[csr.indptr[:-1][nonempty]]
+    return classes
+
+
+def batch_targets(targets: sp.csr_matrix | np.ndarray, rows: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(B, K) float32 dense targets (or (B,) int64 classes) of `rows` of `sparse_targets`' output."""
+    rows = np.asarray(rows)
+    if sp.issparse(targets):
+        return torch.from_numpy(targets[rows].toarray())
+    return torch.from_numpy(targets[rows])
 
 
 def warn_if_weights_cancel(config: TrainConfig) -> None:
