@@ -16,7 +16,8 @@ Prints, per noise seed and as the mean over the seeds, each with its target and 
 - precision among its top 100 pairs, target >= 0.8;
 - the doctor's wall time with a warm cache, target <= 300 s;
 and, as a diagnostic beside the targets, the same figures without the non-injected pairs that the doctor also flags
-on MIML's unmodified labels (MIML's own label noise).
+on MIML's unmodified labels (MIML's own label noise); and an ablation of the ranking's parts on the same runs (the
+models alone scored as before the per-label recalibration, the models alone recalibrated, the neighbours alone).
 
 With --retrain (three trainings; the noise of the first of --seeds): the seed protocol split (`tailtag split
 LABELS --out S --fractions 0.75,0.25 --seed 2024 --method random`), the same noise injected in the training part
@@ -26,6 +27,7 @@ each; prints the fraction of the lost macro-F1 recovered (target >= 0.5).
 
 Usage (from the repo root):
     PYTHONPATH=src python benchmarks/doctor_miml.py [MIML_DIR] [--seeds 0,1,2] [--rate 0.05] [--retrain]
+        [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -95,13 +97,42 @@ def _ranking(truth: np.ndarray, scores: np.ndarray, keep: np.ndarray | None = No
     return float(average_precision_score(truth, scores)), float(truth[top].mean())
 
 
-def measure_ranking(miml: Path, rate: float, seeds: list[int], folds: int) -> list[dict]:
-    from tailtag.config import make_config
+def _cleanlab_adjusted(noisy: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """(N, L) the doctor's ranking score before the per-label recalibration: 1 - cleanlab's threshold-adjusted
+    self-confidence of each label's binary problem."""
+    from cleanlab.rank import get_label_quality_scores
+
+    out = np.zeros(probabilities.shape)
+    for j in range(probabilities.shape[1]):
+        p = np.clip(probabilities[:, j].astype(np.float64), 1e-6, 1 - 1e-6)
+        probs = np.stack([1 - p, p], axis=1)
+        out[:, j] = 1 - get_label_quality_scores(noisy[:, j], probs, method="self_confidence", adjust_pred_probs=True)
+    return out
+
+
+def ablation(noisy: np.ndarray, truth: np.ndarray, result) -> dict[str, tuple[float, float]]:
+    """(average precision, precision among the top 100) of the ranking's parts on one noise seed."""
+    from tailtag.doctor.issues import find_issues
+
+    def recalibrated(probabilities: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(find_issues(noisy, probabilities).pair_scores.astype(np.float64), nan=0.0)
+
+    return {
+        "models, cleanlab's adjusted self-confidence": _ranking(truth, _cleanlab_adjusted(noisy, result.probabilities)),
+        "models, recalibrated per label": _ranking(truth, recalibrated(result.probabilities)),
+        "neighbours alone, recalibrated": _ranking(truth, recalibrated(result.neighbours)),
+    }
+
+
+def measure_ranking(miml: Path, rate: float, seeds: list[int], folds: int, sets: list[str] | None = None) -> list[dict]:
+    from tailtag.config import make_config, parse_overrides
     from tailtag.doctor.run import DOCTOR_DEFAULTS, doctor, pooled_features
     from tailtag.labels.readers import read_labels
 
     header, files, clean = read_onehot(miml / "labels.csv")
-    config = make_config(DOCTOR_DEFAULTS)
+    config = make_config({**DOCTOR_DEFAULTS, **parse_overrides(sets or [])})
+    if sets:
+        print(f"config changed from the doctor's defaults: {', '.join(sets)}")
     original = read_labels(miml / "labels.csv").with_root(miml / "images")
     mark = time.perf_counter()
     pooled_features(original, config, progress=False)
@@ -147,7 +178,10 @@ def measure_ranking(miml: Path, rate: float, seeds: list[int], folds: int) -> li
         )
         print(f"  doctor wall time: {wall:.1f} s (stages {result.seconds}), warm cache  target <= 300 s  "
               f"{verdict(wall <= 300)}", flush=True)  # fmt: skip
-        results.append({"seed": seed, "ap": ap, "p100": p100, "wall": wall})
+        parts = ablation(noisy[result.rows], truth, result)
+        for name, (part_ap, part_p100) in parts.items():
+            print(f"  ablation, {name}: average precision {part_ap:.3f}, top 100 {part_p100:.2f}")
+        results.append({"seed": seed, "ap": ap, "p100": p100, "wall": wall, "parts": parts})
     ap = np.array([r["ap"] for r in results])
     p100 = np.array([r["p100"] for r in results])
     print(
@@ -156,6 +190,9 @@ def measure_ranking(miml: Path, rate: float, seeds: list[int], folds: int) -> li
         f"(min {p100.min():.2f})  target >= 0.8  {verdict(p100.mean() >= 0.8)}; doctor wall time max "
         f"{max(r['wall'] for r in results):.1f} s"
     )
+    for name in results[0]["parts"]:
+        part = np.array([r["parts"][name] for r in results])
+        print(f"  ablation mean, {name}: average precision {part[:, 0].mean():.3f}, top 100 {part[:, 1].mean():.2f}")
     return results
 
 
@@ -166,12 +203,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.05, help="share of images with a removed / added tag")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--retrain", action="store_true", help="also train on clean / noisy / fixed labels")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+        help="change a config key of the ranking runs (e.g. views=center, head=mlp); not of --retrain",
+    )  # fmt: skip
     args = parser.parse_args()
     if not (args.miml / "labels.csv").is_file():
         print(f"skipped: no MIML labels.csv in {args.miml}")
         return 0
     seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
-    measure_ranking(args.miml, args.rate, seeds, args.folds)
+    measure_ranking(args.miml, args.rate, seeds, args.folds, args.sets)
     if args.retrain:
         retrain(args.miml, args.rate, seeds[0])
     return 0
