@@ -1,7 +1,7 @@
 """`tailtag doctor LABELS --images DIR --out DIR`: suspected wrong and missing tags, near-duplicates and leaks.
 
     tailtag doctor labels.csv --images DIR --out doctor/ [--folds 5] [--split SPLIT_DIR]
-                  [--fix labels_fixed.csv --fix-top 100 | --fix-min-score 0.9]
+                  [--fix labels_fixed.csv --fix-top 100 | --fix-min-score 0.7]
 
 Writes label_issues.csv, image_issues.csv, duplicates.csv, doctor.json and doctor.html into --out (plus
 changes.csv with --fix). See tailtag.doctor for the method.
