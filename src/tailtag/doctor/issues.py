@@ -123,7 +123,8 @@ def find_issues(labels: sp.spmatrix | np.ndarray, probabilities: np.ndarray, *, 
 
     Args:
         labels: (N, L) 0/1 given labels (scipy sparse or dense).
-        probabilities: (N, L) float out-of-fold probabilities of the same images and labels.
+        probabilities: (N, L) float out-of-fold probabilities of the same images and labels (in `doctor`:
+            the cross-fitted models and the neighbour vote combined).
         min_count: a label needs this many given-1 and given-0 images to be judged (confident learning
             estimates a threshold from each side).
 
