@@ -287,14 +287,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, *, allow_empty: bool = True
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    allow_empty: bool = True,
+    defaults: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """Config file (YAML mapping) with `--set` overrides applied on top.
 
     `allow_empty=False` refuses a file without a mapping (zero bytes, comments only): a run directory's
     config.yaml always lists every key, so an empty one is damage, not "all defaults".
+    `defaults`: a command's own defaults for keys that neither the file nor an override sets (e.g. the
+    doctor's three views).
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(defaults or {})
     if path is not None:
         path = Path(path)
         try:

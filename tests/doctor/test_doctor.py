@@ -14,20 +14,11 @@ from tailtag.doctor.issues import find_issues
 from tailtag.doctor.oof import as_table, oof_probabilities
 
 
-def _noisy(seed: int = 0, n: int = 400, labels: int = 5, dim: int = 32):
-    rng = np.random.default_rng(seed)
-    true = (rng.random((n, labels)) < 0.3).astype(np.uint8)
-    features = rng.normal(size=(n, dim)) + true @ rng.normal(size=(labels, dim))
-    flip = rng.random((n, labels)) < 0.05  # 5% of tags off, 5% of absent tags on
-    noisy = np.where(flip, 1 - true, true).astype(np.uint8)
-    return features.astype(np.float32), noisy, noisy != true
-
-
-def test_injected_noise_is_ranked_far_above_chance():
+def test_injected_noise_is_ranked_far_above_chance(noisy_data):
     from tailtag.config import make_config
     from tailtag.doctor.oof import head_values
 
-    features, noisy, injected = _noisy()
+    features, noisy, injected = noisy_data()
     values = head_values(
         make_config({"epochs": 20, "lr": 0.01, "warmup_epochs": 0, "batch_size": 32, "num_workers": 0})
     )

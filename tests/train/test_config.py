@@ -23,6 +23,15 @@ def test_yaml_file_then_overrides(tmp_path):
     assert load_config(tmp_path / "resolved.yaml") == config
 
 
+def test_command_defaults_yield_to_the_file_and_overrides(tmp_path):
+    defaults = {"views": ["center", "flip", "full"], "epochs": 7}
+    assert load_config(None, [], defaults=defaults).views == ["center", "flip", "full"]
+    path = tmp_path / "c.yaml"
+    path.write_text("views: [center]\n")
+    config = load_config(path, ["epochs=3"], defaults=defaults)
+    assert (config.views, config.epochs) == (["center"], 3)
+
+
 @pytest.mark.parametrize(
     ("override", "match"),
     [

@@ -1,7 +1,7 @@
 """`tailtag doctor LABELS --images DIR --out DIR`: suspected wrong and missing tags, near-duplicates and leaks.
 
     tailtag doctor labels.csv --images DIR --out doctor/ [--folds 5] [--split SPLIT_DIR]
-                  [--fix labels_fixed.csv --fix-top 100 | --fix-min-score 0.9]
+                  [--fix labels_fixed.csv --fix-top 100 | --fix-min-score 0.7]
 
 Writes label_issues.csv, image_issues.csv, duplicates.csv, doctor.json and doctor.html into --out (plus
 changes.csv with --fix). See tailtag.doctor for the method.
@@ -35,7 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COS",
         help=f"cosine similarity of a near-duplicate pair (default {DEFAULT_THRESHOLD}, checked on MIML copies)",
     )
-    group.add_argument("--config", type=Path, metavar="FILE", help="training YAML config (backbone, head, epochs, ...)")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="training YAML config (backbone, head, epochs, ...; the doctor's default views: center,flip,full)",
+    )
     group.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override a config key"
     )
@@ -72,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     from tailtag.doctor.fix import CHANGE_COLUMNS, apply_issues, chosen_issues
     from tailtag.doctor.outputs import write_csv, write_outputs
     from tailtag.doctor.page import write_page
-    from tailtag.doctor.run import doctor
+    from tailtag.doctor.run import DOCTOR_DEFAULTS, doctor
     from tailtag.images import check_images
     from tailtag.labels.readers import detect_format
     from tailtag.labels.writers import output_format, write_labels
 
     _check(args)
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, defaults=DOCTOR_DEFAULTS)
     table = load_table(args)
     if table.n_images < 2 * args.folds:
         raise OptionError(

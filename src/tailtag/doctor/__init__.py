@@ -1,7 +1,8 @@
 """`tailtag doctor`: suspected wrong and missing tags (confident learning on out-of-fold scores),
 near-duplicate images and split leaks, and corrected label files.
 
-Modules: `oof` (K cross-fitted head-mode models), `issues` (cleanlab-based label issues and noise rates),
+Modules: `oof` (K cross-fitted head-mode models), `neighbours` (k-nearest-neighbour tag vote, combined with the
+models), `issues` (cleanlab-based label issues and noise rates, one ranking scale across labels),
 `duplicates` (cosine near-duplicates, leaks), `fix` (apply issues), `outputs` / `page` (files), `run` (pipeline).
 """
 

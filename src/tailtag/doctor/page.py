@@ -76,7 +76,8 @@ def _label_sections(result, thumbs: _Thumbs) -> list[str]:
             figures = "".join(
                 thumbs.figure(
                     int(issues.rows[m]),
-                    f"#{m + 1} score {issues.score[m]:.2f} p={result.probabilities[issues.rows[m], j]:.2f}",
+                    f"#{m + 1} score {issues.score[m]:.2f} p={result.probabilities[issues.rows[m], j]:.2f} "
+                    f"knn={result.neighbours[issues.rows[m], j]:.2f}",
                 )
                 for m in picked
             )
@@ -99,10 +100,14 @@ def render_page(result, data: dict, command: str = "") -> str:
         _table(
             ["what", "count"], [[k.replace("_", " "), v] for k, v in {"images": data["images"], **counts}.items()]
         ),  # fmt: skip
-        "<p class=note>Scores are out-of-fold probabilities of "
-        f"{data['settings']['folds']} cross-fitted head-mode models; issues are flagged by confident learning "
-        "(Northcutt et al., JAIR 2021) with per-label thresholds = the mean score of the label's own tagged images. "
-        "Issue score = 1 - the threshold-adjusted self-confidence of the tag as given (higher = more suspicious).</p>",
+        "<p class=note>p = out-of-fold probability of "
+        f"{data['settings']['folds']} cross-fitted head-mode models; knn = share of the image's "
+        f"{data['settings']['neighbours']} nearest neighbours (backbone features) carrying the tag. The two are "
+        "averaged in logit space; issues are flagged by confident learning (Northcutt et al., JAIR 2021) with "
+        "per-label thresholds = the mean score of the label's own tagged images. Issue score = 1 - the "
+        "self-confidence of the tag as given, after centring each label's logits on the boundary between its "
+        "tagged and untagged images and scaling by their spread (higher = more suspicious; above 0.5 = on the "
+        "other side of the boundary).</p>",
         "<h2>Per-label noise estimates</h2>",
         _table(
             [

@@ -2,11 +2,12 @@
 
 The pipeline of `tailtag doctor`, as one function a library user can call:
 
-    features  (V, N, D) pooled frozen-backbone features from tailtag.features' cache (`tailtag train`'s
-              backbone config, top_blocks 0)
-    oof       (N, L) out-of-fold probabilities from K cross-fitted head-mode models (`oof.py`)
-    issues    confident-learning label issues (`issues.py`)
-    dups      near-duplicate and byte-identical pairs, leaks across `split` parts (`duplicates.py`)
+    features    (V, N, D) pooled frozen-backbone features from tailtag.features' cache (`tailtag train`'s
+                backbone config, top_blocks 0; views centre, flip and full unless the config sets them)
+    oof         (N, L) out-of-fold probabilities from K cross-fitted head-mode models (`oof.py`)
+    neighbours  (N, L) share of each image's k nearest neighbours carrying each tag (`neighbours.py`)
+    issues      confident-learning label issues (`issues.py`) on the two opinions combined in logit space
+    dups        near-duplicate and byte-identical pairs, leaks across `split` parts (`duplicates.py`)
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import numpy as np
 
 from tailtag.doctor.duplicates import DEFAULT_THRESHOLD, DuplicatePairs, find_duplicates
 from tailtag.doctor.issues import LabelIssues, find_issues
+from tailtag.doctor.neighbours import DEFAULT_NEIGHBOURS, combine_probabilities, neighbour_probabilities
 from tailtag.labels import LabelTable
+
+DOCTOR_DEFAULTS: dict = {"views": ["center", "flip", "full"]}
+"""Config values the doctor uses where the user's config does not set the key (as `FINETUNE_DEFAULTS` for
+`mode: finetune`). Three views: the models train on one view per sample and step and average all three when
+scoring, and the neighbour search averages them; on MIML with seeded noise (seeds 0, 1, 2) this raised the
+ranking's average precision from 0.699 (centre only) to 0.734, for about 2 minutes more of one-time feature
+extraction (the cache keeps them)."""
 
 
 @dataclass
@@ -31,7 +40,8 @@ class DoctorResult:
     Attributes:
         table: the usable images' labels (N images); `rows` maps them to the input table.
         rows: (N,) int64 row of each image in the input table.
-        probabilities: (N, L) float32 out-of-fold probabilities.
+        probabilities: (N, L) float32 out-of-fold probabilities of the cross-fitted models.
+        neighbours: (N, L) float32 share of each image's nearest neighbours carrying each tag (smoothed).
         fold: (N,) int64 fold of each image.
         issues: label issues, indices into `table`.
         duplicates: duplicate pairs, indices into `table`.
@@ -43,6 +53,7 @@ class DoctorResult:
     table: LabelTable
     rows: np.ndarray
     probabilities: np.ndarray
+    neighbours: np.ndarray
     fold: np.ndarray
     issues: LabelIssues
     duplicates: DuplicatePairs
@@ -93,19 +104,22 @@ def doctor(
     split_dir: str | Path | None = None,
     exact_groups: list[list[str]] | None = None,
     features: np.ndarray | None = None,
+    neighbours: int = DEFAULT_NEIGHBOURS,
     log: Callable[[str], None] | None = None,
 ) -> DoctorResult:
     """Run the doctor on `table` (see the module docstring).
 
     Args:
         table: labels with resolvable image paths (`with_root`), N images x L labels.
-        config: a `TrainConfig` (backbone, views, cache and the head-mode training of each fold).
+        config: a `TrainConfig` (backbone, views, cache and the head-mode training of each fold); the CLI's is
+            `load_config(..., defaults=DOCTOR_DEFAULTS)`.
         folds: K cross-fitted models.
         seed: seed of the folds.
         threshold: cosine similarity of a near-duplicate pair.
         split_dir: a `tailtag split` folder; pairs across its parts are leaks.
         exact_groups: byte-identical path groups (`check_images(...).duplicates`), listed as exact pairs.
         features: (V, N, D) precomputed pooled features (default: extracted through the cache).
+        neighbours: k of the neighbour vote.
         log: called with progress lines.
     """
     from tailtag.doctor.oof import head_values, oof_probabilities
@@ -127,7 +141,10 @@ def doctor(
     probabilities, fold = oof_probabilities(features, used, values, folds=folds, seed=seed, progress=log)
     seconds["out_of_fold"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    issues = find_issues(used.matrix, probabilities)
+    votes = neighbour_probabilities(features, used.matrix, k=neighbours)
+    seconds["neighbours"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    issues = find_issues(used.matrix, combine_probabilities(probabilities, votes))
     seconds["issues"] = time.perf_counter() - mark
     mark = time.perf_counter()
     duplicates = find_duplicates(features[0], used.paths, exact_groups, threshold)
@@ -136,9 +153,12 @@ def doctor(
     settings = {
         "folds": folds,
         "seed": seed,
+        "neighbours": neighbours,
         "similarity_threshold": threshold,
         "split": str(split_dir) if split_dir is not None else None,
         "train": {k: values[k] for k in ("backbone", "weights", "views", "image_size", "head", "loss", "epochs", "lr")},
     }
     seconds = {key: round(value, 2) for key, value in seconds.items()}
-    return DoctorResult(used, rows, probabilities, fold, issues, duplicates, part_all[rows], settings, seconds)
+    return DoctorResult(
+        used, rows, probabilities, votes.astype(np.float32), fold, issues, duplicates, part_all[rows], settings, seconds
+    )
