@@ -216,7 +216,8 @@ def gpu_notes(
     notes = []
     if cpu_amp and device.type == "cpu" and not cpu_has_native_bf16():
         notes.append("cpu_amp needs a CPU with native bfloat16 (AVX512-BF16 or AMX); running in float32")
-    asked = [key for key, value in (("amp", amp), ("compile", compile_)) if value]
+    # with cpu_amp the CPU run has its own mixed precision: saying that `amp` is ignored would only confuse
+    asked = [key for key, value in (("amp", amp and not cpu_amp), ("compile", compile_)) if value]
     if asked and device.type != "cuda":
         verb = "acts" if len(asked) == 1 else "act"
         notes.append(f"{', '.join(asked)} only {verb} on CUDA; ignored on this {device.type} run")
