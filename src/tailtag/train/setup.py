@@ -72,14 +72,15 @@ def make_loss(train_matrix: sp.spmatrix | np.ndarray, config: TrainConfig) -> tu
 
 
 def training_targets(matrix: sp.spmatrix | np.ndarray, multiclass_loss: bool) -> np.ndarray:
-    """(N, K) float32 multi-hot targets, or (N,) int64 class indices for a multi-class loss."""
-    dense = (matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)).astype(np.float32)
-    return dense.argmax(axis=1).astype(np.int64) if multiclass_loss else dense
+    """(N, K) float32 multi-hot targets, or (N,) int64 class indices for a multi-class loss: `sparse_targets`
+    made dense whole (fine-tuning holds the targets of its images; head mode keeps them sparse)."""
+    targets = sparse_targets(matrix, multiclass_loss)
+    return targets if multiclass_loss else targets.toarray()
 
 
 def sparse_targets(matrix: sp.spmatrix | np.ndarray, multiclass_loss: bool) -> sp.csr_matrix | np.ndarray:
     """The targets of N images kept small: (N, K) float32 CSR, or (N,) int64 class indices for a multi-class
-    loss (the first positive label, 0 for a row without one: what `training_targets`' argmax gives).
+    loss (the first positive label, 0 for a row without one).
     `batch_targets` makes the dense (B, K) rows of one batch from it; no (N, K) dense matrix is ever built."""
     csr = sp.csr_matrix(matrix, dtype=np.float32)
     csr.eliminate_zeros()
