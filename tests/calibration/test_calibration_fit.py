@@ -173,6 +173,24 @@ def test_sparse_and_float32_inputs_match_dense():
     np.testing.assert_allclose(sparse.temperature_, dense.temperature_, rtol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["none", "temperature", "platt"])
+def test_float32_input_gives_the_float64_results_bit_for_bit(method):
+    # float32 probabilities are converted block by block instead of copied whole (memory at 10,000 labels):
+    # the numbers must be those of the float64 copy of the same values
+    targets, p = tempered_case(12, n=400, k=6, scale=2.0)
+    targets[:, 5] = 0  # an identity label, copied through
+    p32 = p.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from32 = create_calibrator(method).fit(targets, p32)
+        from64 = create_calibrator(method).fit(targets, p32.astype(np.float64))
+    for name in from64.coef_names:
+        np.testing.assert_array_equal(getattr(from32, f"{name}_"), getattr(from64, f"{name}_"))
+    out32, out64 = from32.transform(p32), from64.transform(p32.astype(np.float64))
+    assert out32.dtype == np.float64
+    np.testing.assert_array_equal(out32, out64)
+
+
 def test_multiclass_single_temperature():
     rng = np.random.default_rng(12)
     logits = rng.normal(size=(20000, 5)) * 1.5

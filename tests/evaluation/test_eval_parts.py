@@ -138,3 +138,15 @@ def test_auto_rule_picks_the_best_cross_fitted_candidate():
     assert scores["0.5"] == 0.0
     assert chosen["strategy"] != "fixed" or chosen["calibration"] == "temperature"
     assert max(scores.values()) > 0.3
+
+
+def test_cross_fitting_without_probabilities_gives_the_same_decisions():
+    from tailtag.evaluation.cross_fit import cross_fitted
+    from tailtag.evaluation.select import CANDIDATES
+
+    targets, probabilities = _calibrated_case()
+    fit = CANDIDATES["temperature + per_class_f1"]
+    with_p, decisions = cross_fitted(targets, probabilities.astype(np.float32), fit)
+    none, only = cross_fitted(targets, probabilities.astype(np.float32), fit, with_probabilities=False)
+    assert none is None and with_p.shape == targets.shape
+    np.testing.assert_array_equal(only, decisions)

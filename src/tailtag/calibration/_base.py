@@ -52,7 +52,17 @@ def check_probability_range(p: np.ndarray, where: str) -> None:
     )
 
 
-def as_targets_probabilities(targets: object, probabilities: object, *, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _float_array(probabilities: object, keep_float32: bool) -> np.ndarray:
+    """The probabilities as a float64 array, or as they are when they already are float32 and `keep_float32`."""
+    p = np.asarray(probabilities)
+    if keep_float32 and p.dtype == np.float32:
+        return p
+    return np.asarray(p, dtype=np.float64)
+
+
+def as_targets_probabilities(
+    targets: object, probabilities: object, *, where: str, keep_float32: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert a (targets, probabilities) pair for `fit` and the ECE functions.
 
     Same checks and messages as `tailtag.metrics.arrays.as_targets_scores`, plus the [0, 1] range, but the
@@ -63,10 +73,11 @@ def as_targets_probabilities(targets: object, probabilities: object, *, where: s
         probabilities: (N, K) probabilities.
 
     Returns:
-        targets as (N, K) int8, probabilities as (N, K) float64 (no copy when already float64).
+        targets as (N, K) int8, probabilities as (N, K) float64 (no copy when already float64; float32 ones are
+        returned as they are with `keep_float32`, for callers that convert block by block).
     """
     t = targets.toarray() if sp.issparse(targets) else np.asarray(targets)
-    p = np.asarray(probabilities, dtype=np.float64)
+    p = _float_array(probabilities, keep_float32)
     if t.ndim != 2 or p.ndim != 2:
         raise TailtagError(
             f"{where}: targets and probabilities must be 2-D (N, K) arrays, got targets.shape={t.shape} and "
@@ -105,13 +116,14 @@ def _is_binary(t: np.ndarray) -> bool:
     return False
 
 
-def as_probabilities(probabilities: object, *, n_labels: int, where: str) -> np.ndarray:
+def as_probabilities(probabilities: object, *, n_labels: int, where: str, keep_float32: bool = False) -> np.ndarray:
     """Check (N, K) probabilities for `transform`; `n_labels` is the K the calibrator was fitted on.
 
     Returns:
-        (N, K) float64 (a view of the input when it already is float64).
+        (N, K) float64 (a view of the input when it already is float64, or float32 input as it is with
+        `keep_float32`).
     """
-    p = np.asarray(probabilities, dtype=np.float64)
+    p = _float_array(probabilities, keep_float32)
     if p.ndim != 2 or p.shape[1] != n_labels:
         raise TailtagError(
             f"{where}: probabilities must have shape (N, {n_labels}), got {p.shape}; fix: score the same labels, "
@@ -123,7 +135,8 @@ def as_probabilities(probabilities: object, *, n_labels: int, where: str) -> np.
 
 class Calibrator:
     """Base class: subclasses set `method` and `coef_names`, store parameters in `__init__`, and implement
-    `_fit` (returning one (K,) array per coef name) and `_transform`."""
+    `_fit` (returning one (K,) array per coef name) and `_transform`. Both get checked (N, K) probabilities as
+    float64 or float32 arrays and compute in float64 (`_transform` returns float64)."""
 
     method: ClassVar[str] = ""
     coef_names: ClassVar[tuple[str, ...]] = ()
@@ -147,7 +160,9 @@ class Calibrator:
             self, with `n_labels_`, `names_`, `extra_` and one `<coef>_` (K,) float64 array per coef name.
         """
         where = f"{type(self).__name__}.fit"
-        t, p = as_targets_probabilities(targets, probabilities, where=where)
+        # float32 probabilities stay float32 here: `_fit` / `_transform` compute in float64 block by block, so an
+        # (N, K) float64 copy (160 MB at 2,000 x 10,000) is never made
+        t, p = as_targets_probabilities(targets, probabilities, where=where, keep_float32=True)
         if names is not None and len(names) != t.shape[1]:
             raise TailtagError(
                 f"{where}: got {len(names)} names for {t.shape[1]} label columns; fix: pass the LabelTable's "
@@ -168,7 +183,7 @@ class Calibrator:
         """Calibrated (N, K) float64 probabilities; each label's map is increasing, so rankings are kept (up to
         float64 saturation near 1: see `tailtag.calibration.methods`)."""
         where = f"{type(self).__name__}.transform"
-        p = as_probabilities(probabilities, n_labels=self._fitted(), where=where)
+        p = as_probabilities(probabilities, n_labels=self._fitted(), where=where, keep_float32=True)
         return self._transform(p)
 
     def fit_transform(self, targets: object, probabilities: object, names: list[str] | None = None) -> np.ndarray:

@@ -42,7 +42,7 @@ def logits32(probabilities: np.ndarray, columns: np.ndarray | None = None) -> np
     out = np.empty((n, k), dtype=np.float32)
     for rows in _row_blocks(n, k, _BLOCK_CELLS // 2):
         block = probabilities[rows] if columns is None else probabilities[rows][:, columns]
-        block = np.clip(block, EPS, 1.0 - EPS)
+        block = np.clip(np.asarray(block, dtype=np.float64), EPS, 1.0 - EPS)
         np.divide(block, 1.0 - block, out=block)
         np.log(block, out=block)
         out[rows] = block

@@ -121,7 +121,7 @@ class IdentityCalibration(Calibrator):
         return {}
 
     def _transform(self, probabilities: np.ndarray) -> np.ndarray:
-        return probabilities.copy()
+        return np.array(probabilities, dtype=np.float64)
 
 
 class TemperatureScaling(_BinaryCalibrator):
@@ -164,6 +164,7 @@ class TemperatureScaling(_BinaryCalibrator):
         check_choice(self.task, "task", owner, choices=("multilabel", "multiclass"))
         bounds = (float(self.min_temperature), float(self.max_temperature))
         if self.task == "multiclass":
+            probabilities = np.asarray(probabilities, dtype=np.float64)
             value = fit_multiclass_temperature(targets, probabilities, bounds, self.tol, self.max_iter, f"{owner}.fit")
             return {"temperature": np.full(k, value)}
         data = _fit_data(targets, probabilities, owner, "T=1")
@@ -182,6 +183,7 @@ class TemperatureScaling(_BinaryCalibrator):
 
     def _transform(self, probabilities: np.ndarray) -> np.ndarray:
         if self.task == "multiclass":
+            probabilities = np.asarray(probabilities, dtype=np.float64)
             check_softmax_rows(probabilities, f"{type(self).__name__}.transform")
             return apply_multiclass_temperature(probabilities, float(self.temperature_[0]))
         return _logistic_keeping_identity(probabilities, 1.0 / self.temperature_, None)
@@ -238,7 +240,10 @@ class PlattScaling(_BinaryCalibrator):
 def _logistic_keeping_identity(probabilities: np.ndarray, slope: np.ndarray, intercept: np.ndarray | None):
     """The logistic map, with identity labels (slope 1, intercept 0) copied through bit for bit."""
     out = logistic_map(probabilities, slope, intercept)
-    identity = (slope == 1.0) if intercept is None else (slope == 1.0) & (intercept == 0.0)
-    if identity.any():
-        out[:, identity] = probabilities[:, identity]
+    identity = np.flatnonzero((slope == 1.0) if intercept is None else (slope == 1.0) & (intercept == 0.0))
+    # row blocks: at thousands of labels most may be identity (no validation positive), and one
+    # probabilities[:, identity] gather would be a second (N, K) copy
+    step = max(1, 4_000_000 // max(identity.size, 1))
+    for start in range(0, len(out) if identity.size else 0, step):
+        out[start : start + step, identity] = probabilities[start : start + step, identity]
     return out

@@ -25,7 +25,7 @@ def cross_fitted_macro_f1(
     targets: np.ndarray, raw: np.ndarray, fit: dict, n_folds: int = 5, task: Task = "multilabel"
 ) -> float:
     """Macro-F1 (labels with positives) of the out-of-fold decisions of the rule `fit`."""
-    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds, task=task)
+    _, decisions = cross_fitted(targets, raw, fit, n_folds=n_folds, task=task, with_probabilities=False)
     labelled = targets.sum(axis=0) > 0
     f1 = f1_scores(targets, decisions)
     return float(f1[labelled].mean()) if labelled.any() else 0.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 _N_BINS = 1 << 16
-_CHUNK_CELLS = 4_000_000
+_CHUNK_CELLS = 1_000_000  # about 8 MB per float64 work array: a few of them live at once per chunk
 
 
 def _row_chunks(scores: np.ndarray) -> list[np.ndarray]:
