@@ -1,0 +1,43 @@
+"""glibc allocator settings: freed step buffers are reused instead of page-faulted in again (in a fresh process)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tailtag.train import allocator
+
+pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc only")
+
+_PROBE = """
+import resource, sys
+import torch
+from tailtag.train.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def step():
+    a = torch.ones(5_000_000)  # 20 MB, like one activation buffer of a training step
+    b = a * 2.0
+    return float(b[0])
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(mode: str) -> int:
+    out = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1])
+
+
+def test_kept_memory_is_not_faulted_in_again_every_step():
+    default, kept = _faults("default"), _faults("keep")
+    # default glibc: two fresh 20 MB mappings a step, ~10,000 page faults; kept: the heap's pages are reused
+    assert default > 20 * 5_000
+    assert kept < default / 4  # measured: 194,729 vs 29,297
+
+
+def test_release_returns_true_on_glibc():
+    assert allocator.release_freed_memory()
