@@ -60,6 +60,7 @@ def fit_run_decision(
     features = features if features is not None else run_features(model)
     # The cached (float16) activations are plenty for fitting: no second pass over the validation images.
     targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, True, features)
+    del features  # at millions of rows its paths are ~100 MB: not needed by the fit below
     fit = fit_arguments(files.task, strategy, strategy_params, calibration)
     selection = None
     if fit["strategy"] == AUTO:
