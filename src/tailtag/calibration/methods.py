@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from tailtag.calibration._base import Calibrator, positive_cells
-from tailtag.calibration._kernels import logistic_map, logits32
+from tailtag.calibration._kernels import _row_blocks, logistic_map, logits32
 from tailtag.calibration._multiclass import apply_multiclass_temperature, check_softmax_rows, fit_multiclass_temperature
 from tailtag.calibration._solvers import fit_platt, fit_temperature
 from tailtag.validation import check_choice, check_number
@@ -243,7 +243,6 @@ def _logistic_keeping_identity(probabilities: np.ndarray, slope: np.ndarray, int
     identity = np.flatnonzero((slope == 1.0) if intercept is None else (slope == 1.0) & (intercept == 0.0))
     # row blocks: at thousands of labels most may be identity (no validation positive), and one
     # probabilities[:, identity] gather would be a second (N, K) copy
-    step = max(1, 4_000_000 // max(identity.size, 1))
-    for start in range(0, len(out) if identity.size else 0, step):
-        out[start : start + step, identity] = probabilities[start : start + step, identity]
+    for rows in _row_blocks(len(out) if identity.size else 0, identity.size):
+        out[rows, identity] = probabilities[rows, identity]
     return out
