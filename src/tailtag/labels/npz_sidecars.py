@@ -107,47 +107,56 @@ def find_paths_file(npz: Path, n_images: int, notes: list[str], exclude: Path | 
     return chosen
 
 
-def _table_rows(path: Path, lines: list[tuple[int, str]], options: ReadOptions, problems: Problems):
-    header = lines[0][1]
+def _table_rows(path: Path, lines: list[str], numbers: np.ndarray, options: ReadOptions, problems: Problems):
+    header = lines[numbers[0] - 1]
     delimiter = options.delimiter or sniff_delimiter(header) or ","
     columns = split_line(header, delimiter)
     path_index, group_index = key_columns(path, columns, options)
-    paths, numbers, groups = [], [], []
-    for number, line in lines[1:]:
-        cells = split_line(line, delimiter)
+    paths, kept, groups = [], [], []
+    for number in numbers[1:].tolist():
+        cells = split_line(lines[number - 1], delimiter)
         if len(cells) != len(columns):
             problems.add(number, f"row has {len(cells)} cells but the header has {len(columns)}", "fix the row")
             continue
         paths.append(cells[path_index])
-        numbers.append(number)
+        kept.append(number)
         groups.append(cells[group_index] if group_index is not None else "")
     meta = {columns[group_index]: np.array(groups, dtype=object)} if group_index is not None else {}
-    return paths, numbers, meta
+    return np.array(paths, dtype=object), np.array(kept, dtype=np.int64), meta
+
+
+def _list_rows(lines: list[str], numbers: np.ndarray) -> np.ndarray:
+    """(N,) object array of the stripped non-blank lines, built without a list of a million (line, text) pairs
+    (`str.strip` returns the line itself when there is nothing to strip, so no path is copied)."""
+    return np.fromiter((line.strip() for line in lines if line.strip()), dtype=object, count=len(numbers))
 
 
 def read_paths_file(
     path: Path, n_images: int, options: ReadOptions, npz: Path
-) -> tuple[np.ndarray, list[int], dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Image paths of the NPZ rows, in order.
 
     A .csv/.tsv (or a list with `n_images` + 1 lines) has a header and a path column chosen as in
     one-hot files, plus `--group-column` if given; other files hold one path per line.
 
     Returns:
-        (paths, lines, meta): (N,) paths, their 1-based lines in `path`, and the group column if any.
+        (paths, lines, meta): (N,) paths, (N,) int64 their 1-based lines in `path`, and the group column if any.
     """
     if not path.is_file():
         raise LabelFileError(path, "the image list does not exist", fix="check the path given to --paths")
-    lines = [(k, line) for k, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+    lines = read_text(path).splitlines()
+    # Line numbers of the non-blank lines, as one int64 array (not a Python int per line: millions of rows).
+    numbers = np.flatnonzero(np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=len(lines))) + 1
     problems = Problems(path)
-    if path.suffix.lower() in _TABLE_SUFFIXES or len(lines) == n_images + 1:
-        paths, numbers, meta = _table_rows(path, lines, options, problems)
+    if path.suffix.lower() in _TABLE_SUFFIXES or len(numbers) == n_images + 1:
+        paths, numbers, meta = _table_rows(path, lines, numbers, options, problems)
     else:
         if options.group_column is not None:
             raise LabelFileError(path, "--group-column needs a CSV image list with a header", fix="use a CSV")
-        paths, numbers, meta = [line.strip() for _, line in lines], [k for k, _ in lines], {}
-    for i in (i for i, p in enumerate(paths) if not p):
-        problems.add(numbers[i], "the image path is empty", "give every row a non-empty image path")
+        paths, meta = _list_rows(lines, numbers), {}
+    del lines
+    for i in np.flatnonzero(paths == "").tolist():
+        problems.add(int(numbers[i]), "the image path is empty", "give every row a non-empty image path")
     problems.raise_if_any()
     if len(paths) != n_images:
         raise LabelFileError(
@@ -155,4 +164,4 @@ def read_paths_file(
             f"lists {len(paths)} images but the matrix in {npz.name} has {n_images} rows",
             fix="give exactly one image per matrix row, in row order (--paths)",
         )
-    return np.array(paths, dtype=object), numbers, meta
+    return paths, numbers, meta

@@ -49,7 +49,10 @@ class FeaturesInput:
         self.source = str(Path(features.source).resolve())
         self.model = torch.nn.Identity()
         # Which vectors the run was trained on: the paths and the shape, cheap to hash at any size.
-        digest = hashlib.sha256("\n".join(map(str, features.paths)).encode("utf-8"))
+        digest = hashlib.sha256()
+        for start in range(0, len(features.paths), 65536):  # the digest of "\n".join(paths), a block at a time
+            block = "\n".join(map(str, features.paths[start : start + 65536]))
+            digest.update((("\n" if start else "") + block).encode("utf-8"))
         digest.update(f"{len(features)}x{features.dim}".encode())
         self.weights_id = f"features:{digest.hexdigest()[:16]}"
 
