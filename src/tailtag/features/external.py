@@ -31,7 +31,7 @@ import numpy as np
 
 from tailtag.errors import TailtagError
 from tailtag.features.shards import ShardBlock, check_manifest
-from tailtag.labels.path_arrays import lookup, path_array, repeated_values, sort_paths
+from tailtag.labels.path_arrays import lookup, path_array, repeated_values
 
 FEATURE_SUFFIXES = (".npz", ".npy", ".parquet")
 _PATH_COLUMNS = ("path", "paths", "img_path", "image", "image_path", "filename", "file")
@@ -254,7 +254,7 @@ def _refuse_non_finite(path: Path, features: np.ndarray | ShardBlock, paths: np.
 
 
 def _refuse_repeated(paths: np.ndarray, source: Path) -> None:
-    repeated = repeated_values(sort_paths(paths)[1])
+    repeated = repeated_values(paths)
     if len(repeated):
         raise FeatureFileError(
             source,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+_BLOCK = 1 << 16  # rows compared at a time: a few MB of temporaries
 _STRING_DTYPE = getattr(getattr(np, "dtypes", None), "StringDType", None)
 
 
@@ -21,6 +22,8 @@ def path_array(values) -> np.ndarray:
     Non-string values are converted with `str`, as `np.asarray(values, dtype=str)` would.
     """
     if _STRING_DTYPE is not None:
+        if isinstance(values, np.ndarray) and isinstance(values.dtype, _STRING_DTYPE):
+            return values  # as is: asarray to a new StringDType() instance would copy it
         try:
             return np.asarray(values, dtype=_STRING_DTYPE())
         except (UnicodeEncodeError, ValueError, TypeError):  # e.g. a lone surrogate cannot be UTF-8
@@ -29,44 +32,76 @@ def path_array(values) -> np.ndarray:
     return np.array([str(v) for v in array.reshape(-1)], dtype=object).reshape(array.shape)
 
 
-def sort_paths(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, sorted): (N,) int64 stable sorting order of `paths` and the (N,) sorted compact paths."""
+def sort_paths(paths) -> tuple[np.ndarray, np.ndarray]:
+    """(compact, order): the paths as a compact array (`path_array`) and its (N,) int64 stable sorting order.
+
+    The sorted copy `compact[order]` is never made whole: `repeated` compares neighbours a block at a time.
+    """
     compact = path_array(paths)
-    order = np.argsort(compact, kind="stable")
-    return order, compact[order]
+    return compact, np.argsort(compact, kind="stable")
 
 
-def repeated(sorted_paths: np.ndarray) -> np.ndarray:
-    """(N,) bool: True where a sorted path equals the one before it (its later repeats)."""
-    same = np.zeros(len(sorted_paths), dtype=bool)
-    if len(sorted_paths) > 1:
-        same[1:] = sorted_paths[1:] == sorted_paths[:-1]
+def runs(compact: np.ndarray, order: np.ndarray):
+    """Walk the sorted paths a block at a time: yields (at, first), each (b,) int64, where `at` are the
+    positions of the next b sorted paths in `compact` and `first` the position of the first path of each
+    one's run of equal paths (the earliest, as the sort is stable); `at == first` marks a path's first
+    occurrence. Temporaries stay a few MB whatever the number of paths."""
+    run_first = -1
+    for start in range(0, len(order), _BLOCK):
+        at = order[start : start + _BLOCK]
+        block = compact[order[max(start - 1, 0) : start + _BLOCK]]
+        same = np.zeros(len(at), dtype=bool)
+        same[1 - min(start, 1) :] = block[1:] == block[:-1]
+        first = np.where(same, -1, at)
+        first[0] = run_first if same[0] else at[0]
+        filled = np.where(first >= 0, np.arange(len(first)), 0)  # forward-fill each run's first position
+        np.maximum.accumulate(filled, out=filled)
+        first = first[filled]
+        run_first = first[-1]
+        yield at, first
+
+
+def repeated(compact: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(N,) bool over the sorted positions: True where `compact[order[k]]` equals `compact[order[k - 1]]`."""
+    same = np.zeros(len(order), dtype=bool)
+    for start in range(1, len(order), _BLOCK):
+        block = compact[order[start - 1 : start + _BLOCK]]
+        same[start : start + len(block) - 1] = block[1:] == block[:-1]
     return same
 
 
-def repeated_values(sorted_paths: np.ndarray) -> np.ndarray:
-    """The distinct paths that occur more than once, in sorted order."""
-    again = sorted_paths[repeated(sorted_paths)]
-    return again[~repeated(again)]
+def repeated_values(paths) -> np.ndarray:
+    """The distinct paths that occur more than once, in sorted order (empty when all are distinct)."""
+    compact, order = sort_paths(paths)
+    again = order[repeated(compact, order)]
+    if len(again) == 0:
+        return compact[again]
+    again_compact, again_order = sort_paths(compact[again])
+    return again_compact[again_order[~repeated(again_compact, again_order)]]
 
 
 def lookup(keys, wanted) -> np.ndarray:
     """(M,) int64 position in `keys` of each wanted path; -1 where it is absent. The keys must be distinct.
 
-    Both go into one array that is sorted once (stable, keys first): a wanted path's match is the key that
-    starts its run of equal paths. (Not `np.searchsorted`: with `StringDType` it compares needle and
-    haystack through one array's string storage and gives wrong rows before numpy 2.5, numpy#31533.)
+    A binary search of the wanted paths, a block at a time, in the sorting order of the keys: about 8 bytes
+    a key and 8 a wanted path beside the arrays themselves. Written out rather than `np.searchsorted`, which
+    on `StringDType` returns wrong positions before numpy 2.5 (numpy#31533); comparison ufuncs are right.
     """
-    n_keys, n_wanted = len(keys), len(wanted)
-    order, ordered = sort_paths(np.concatenate([path_array(keys), path_array(wanted)]))
-    later = repeated(ordered)
-    del ordered
-    # first[k]: the element that starts the run of sorted element k (one int64 buffer, reused in place)
-    first = np.arange(len(order))
-    first[later] = 0
-    np.maximum.accumulate(first, out=first)
-    np.take(order, first, out=first)
-    hit = (order >= n_keys) & (first < n_keys)
-    rows = np.full(n_wanted, -1, dtype=np.int64)
-    rows[order[hit] - n_keys] = first[hit]
+    keys, wanted = path_array(keys), path_array(wanted)
+    rows = np.full(len(wanted), -1, dtype=np.int64)
+    if len(keys) == 0:
+        return rows
+    order = np.argsort(keys, kind="stable")
+    last = len(keys) - 1
+    for start in range(0, len(wanted), _BLOCK):
+        block = wanted[start : start + _BLOCK]
+        low, high = np.zeros(len(block), dtype=np.int64), np.full(len(block), len(keys), dtype=np.int64)
+        while (open_ := low < high).any():  # low: the first sorted key not below the wanted path
+            middle = (low + high) // 2
+            below = keys[order[np.minimum(middle, last)]] < block
+            low = np.where(open_ & below, middle + 1, low)
+            high = np.where(open_ & ~below, middle, high)
+        at = order[np.minimum(low, last)]
+        found = keys[at] == block
+        rows[start : start + len(block)][found] = at[found]
     return rows

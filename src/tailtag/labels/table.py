@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from tailtag.labels.path_arrays import path_array
+
 Task = Literal["multilabel", "multiclass"]
 
 
@@ -46,7 +48,8 @@ class LabelTable:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        paths = np.asarray(self.paths, dtype=object)
+        # One compact array (StringDType: 16 bytes a short path, not a 64-byte str object): millions of rows.
+        paths = path_array(self.paths)
         # Any stored non-zero is a positive; going through bool also merges duplicate (row, col) entries.
         matrix = sp.csr_matrix(self.matrix, dtype=bool).astype(np.uint8)
         matrix.sum_duplicates()
