@@ -36,6 +36,7 @@ from tailtag.labels.path_arrays import lookup, path_array, repeated_values
 FEATURE_SUFFIXES = (".npz", ".npy", ".parquet")
 _PATH_COLUMNS = ("path", "paths", "img_path", "image", "image_path", "filename", "file")
 _EXAMPLES = 5
+_NORMALIZE_BLOCK = 1 << 16
 
 
 class FeatureFileError(TailtagError):
@@ -107,6 +108,16 @@ def normalize_paths(paths) -> np.ndarray:
     paths = path_array(paths)
     if paths.dtype == object:  # numpy 1.x: no vectorised string functions on object arrays
         return path_array([normalize_path(p) for p in paths])
+    blocks = range(0, len(paths), _NORMALIZE_BLOCK)  # a block at a time: the vectorised tests make int64 arrays
+    at = np.concatenate([s + _may_change(paths[s : s + _NORMALIZE_BLOCK]) for s in blocks] + [np.zeros(0, int)])
+    if len(at):
+        paths = paths.copy()  # `path_array` may have returned the caller's own array
+        paths[at] = [normalize_path(p) for p in paths[at]]
+    return paths
+
+
+def _may_change(paths: np.ndarray) -> np.ndarray:
+    """Positions of the StringDType paths that `normalize_path` may change (see `normalize_paths`)."""
     changes = (
         (np.strings.find(paths, "\\") >= 0)
         | (np.strings.find(paths, "//") >= 0)
@@ -114,11 +125,7 @@ def normalize_paths(paths) -> np.ndarray:
         | np.strings.startswith(paths, ".")
         | np.strings.endswith(paths, "/")
     )
-    at = np.flatnonzero(changes)
-    if len(at):
-        paths = paths.copy()  # `path_array` may have returned the caller's own array
-        paths[at] = [normalize_path(p) for p in paths[at]]
-    return paths
+    return np.flatnonzero(changes)
 
 
 def read_features(source: str | Path, *, paths_file: str | Path | None = None) -> FeatureSet:
