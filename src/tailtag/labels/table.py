@@ -24,7 +24,8 @@ class LabelTable:
     """Image paths, label names and an (N, L) sparse multi-hot matrix.
 
     Attributes:
-        paths: (N,) image paths as written in the label file (relative to `image_root` when relative).
+        paths: (N,) image paths as written in the label file (relative to `image_root` when relative), a
+            compact string array (`tailtag.labels.path_arrays.path_array`) whose elements are `str`.
         names: (L,) label names; column j of `matrix` is `names[j]`.
         matrix: (N, L) `scipy.sparse.csr_matrix` of dtype uint8 with 0/1 entries (any non-zero given to
             the constructor counts as 1; readers validate values before). A row with no positives is a
