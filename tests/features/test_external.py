@@ -10,6 +10,7 @@ import pytest
 from tailtag.errors import TailtagError
 from tailtag.features.external import FeatureFileError, match_paths, normalize_path, read_features
 from tailtag.features.shards import ShardBlock
+from tailtag.labels.path_arrays import path_array
 
 
 def _data(n: int = 6, d: int = 4, seed: int = 0) -> tuple[list[str], np.ndarray]:
@@ -163,3 +164,18 @@ def test_no_match_names_examples_of_both(tmp_path):
     ) as e:
         match_paths(["a.jpg", "b.jpg"], fs, label_source="labels.csv")
     assert "fix: write the same image paths" in str(e.value)
+
+
+@pytest.mark.parametrize("block", [2, 1 << 16])
+def test_normalize_paths_equals_normalize_path_on_every_spelling(monkeypatch, block):
+    from tailtag.features import external
+
+    monkeypatch.setattr(external, "_NORMALIZE_BLOCK", block)
+    spellings = ["a.jpg", "./a.jpg", "a//b.jpg", "a\\b.jpg", "a/./b.jpg", "a/../b.jpg", "../a.jpg", "a/b/",
+                 "/abs/a.jpg", "//srv/a.jpg", ".", "", ".hidden/a.jpg", "a/.hidden", "a/b/.", "é/ü.jpg",
+                 "a/very/long/folder/name/beyond/fifteen/bytes/./x.jpg"]  # fmt: skip
+    original = path_array(spellings)
+    normalised = external.normalize_paths(original)
+    assert [str(p) for p in normalised] == [normalize_path(p) for p in spellings]
+    assert [str(p) for p in original] == spellings  # the caller's array is not changed in place
+    assert len(external.normalize_paths([])) == 0

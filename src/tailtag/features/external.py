@@ -31,10 +31,12 @@ import numpy as np
 
 from tailtag.errors import TailtagError
 from tailtag.features.shards import ShardBlock, check_manifest
+from tailtag.labels.path_arrays import lookup, path_array, repeated_values
 
 FEATURE_SUFFIXES = (".npz", ".npy", ".parquet")
 _PATH_COLUMNS = ("path", "paths", "img_path", "image", "image_path", "filename", "file")
 _EXAMPLES = 5
+_NORMALIZE_BLOCK = 1 << 16
 
 
 class FeatureFileError(TailtagError):
@@ -96,6 +98,36 @@ def normalize_path(path: str) -> str:
     return norm[2:] if norm.startswith("./") else norm
 
 
+def normalize_paths(paths) -> np.ndarray:
+    """(N,) `normalize_path` of each path, as a compact array (`tailtag.labels.path_arrays`).
+
+    Only the paths that can change are normalised one by one (at millions of rows, a Python call and a new
+    string per path is most of the cost): those with a backslash, an empty component (`//`, a trailing `/`)
+    or a component starting with a dot (`.`, `..`, and harmless ones like `.hidden`).
+    """
+    paths = path_array(paths)
+    if paths.dtype == object:  # numpy 1.x: no vectorised string functions on object arrays
+        return path_array([normalize_path(p) for p in paths])
+    blocks = range(0, len(paths), _NORMALIZE_BLOCK)  # a block at a time: the vectorised tests make int64 arrays
+    at = np.concatenate([s + _may_change(paths[s : s + _NORMALIZE_BLOCK]) for s in blocks] + [np.zeros(0, int)])
+    if len(at):
+        paths = paths.copy()  # `path_array` may have returned the caller's own array
+        paths[at] = [normalize_path(p) for p in paths[at]]
+    return paths
+
+
+def _may_change(paths: np.ndarray) -> np.ndarray:
+    """Positions of the StringDType paths that `normalize_path` may change (see `normalize_paths`)."""
+    changes = (
+        (np.strings.find(paths, "\\") >= 0)
+        | (np.strings.find(paths, "//") >= 0)
+        | (np.strings.find(paths, "/.") >= 0)
+        | np.strings.startswith(paths, ".")
+        | np.strings.endswith(paths, "/")
+    )
+    return np.flatnonzero(changes)
+
+
 def read_features(source: str | Path, *, paths_file: str | Path | None = None) -> FeatureSet:
     """Read a features file or a folder of shards (formats in the module docstring) into a `FeatureSet`."""
     source = Path(source)
@@ -115,9 +147,9 @@ def read_features(source: str | Path, *, paths_file: str | Path | None = None) -
     if len(dims) > 1:
         shapes = ", ".join(f"{name} {arr.shape[1]}" for name, arr, _ in parts[:_EXAMPLES])
         raise FeatureFileError(source, f"shards differ in feature dimension ({shapes})", "use shards of one model")
-    paths = np.concatenate([names for _, _, names in parts]) if parts else np.array([], dtype=object)
-    _refuse_repeated(paths, parts, source)
-    return FeatureSet(paths.astype(object), tuple(arr for _, arr, _ in parts), str(source))
+    paths = np.concatenate([names for _, _, names in parts]) if parts else path_array([])
+    _refuse_repeated(paths, source)
+    return FeatureSet(paths, tuple(arr for _, arr, _ in parts), str(source))
 
 
 def _read_one(path: Path, paths_file: Path | None) -> tuple[str, np.ndarray | ShardBlock, np.ndarray]:
@@ -139,7 +171,7 @@ def _read_one(path: Path, paths_file: Path | None) -> tuple[str, np.ndarray | Sh
     if len(paths) != len(features):
         raise FeatureFileError(path, f"{len(paths)} paths for {len(features)} feature rows", "give one path per row")
     _refuse_non_finite(path, features, paths)
-    return path.name, features, np.array([normalize_path(p) for p in paths], dtype=object)
+    return path.name, features, normalize_paths(paths)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -228,10 +260,9 @@ def _refuse_non_finite(path: Path, features: np.ndarray | ShardBlock, paths: np.
             )
 
 
-def _refuse_repeated(paths: np.ndarray, parts: list, source: Path) -> None:
-    unique, counts = np.unique(paths.astype(str), return_counts=True)
-    if (counts > 1).any():
-        repeated = unique[counts > 1]
+def _refuse_repeated(paths: np.ndarray, source: Path) -> None:
+    repeated = repeated_values(paths)
+    if len(repeated):
         raise FeatureFileError(
             source,
             f"{len(repeated)} image path(s) have more than one feature row, e.g. {', '.join(repeated[:_EXAMPLES])}",
@@ -274,12 +305,13 @@ def match_paths(
     label_paths: Sequence[str], features: FeatureSet, *, label_source: str = "the label file"
 ) -> FeatureMatch:
     """Map each label path onto a feature row (rules in the module docstring); raise when none matches."""
-    labels = [normalize_path(p) for p in label_paths]
-    index = {p: i for i, p in enumerate(features.paths)}
-    rows = np.array([index.get(p, -1) for p in labels], dtype=np.int64)
+    labels = normalize_paths(label_paths)
+    # One sort of both path arrays, not a dict of a million str keys (features.paths are distinct:
+    # read_features refuses repeats).
+    rows = lookup(features.paths, labels)
     rule = "exact"
     if (rows < 0).any():
-        suffix_rows = _match_suffixes([p for p, r in zip(labels, rows, strict=True) if r < 0], features.paths)
+        suffix_rows = _match_suffixes(list(labels[rows < 0]), features.paths)
         if (suffix_rows >= 0).any():
             rows[rows < 0] = suffix_rows
             rule = "exact and suffix" if (rows >= 0).sum() > (suffix_rows >= 0).sum() else "suffix"
@@ -292,9 +324,9 @@ def match_paths(
             "two label rows matched the same feature row by path suffix",
             "write the same paths in both files",
         )
-    missing = [p for p, r in zip(label_paths, rows, strict=True) if r < 0]
-    unused_examples = [str(p) for p in features.paths[~used][:_EXAMPLES]]
-    match = FeatureMatch(rows, rule, [str(p) for p in missing], int((~used).sum()), unused_examples)
+    missing = [str(label_paths[i]) for i in np.flatnonzero(rows < 0).tolist()]
+    unused_examples = [str(features.paths[i]) for i in np.flatnonzero(~used)[:_EXAMPLES].tolist()]
+    match = FeatureMatch(rows, rule, missing, int((~used).sum()), unused_examples)
     if match.n_matched == 0:
         raise FeatureFileError(
             features.source,

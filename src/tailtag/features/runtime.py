@@ -18,6 +18,11 @@ PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for this
 (https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html); without an `LD_PRELOAD`, `mallopt` gets
 the same effect from glibc: freed blocks stay in the heap and are reused. (glibc still falls back to
 mmap when the heap cannot grow.) The cost: the process keeps its peak memory until it exits.
+
+The other way round, `release_freed_memory` hands the free pages inside glibc's heap back to the system
+(`malloc_trim`): after reading a million image paths and labels, the freed temporaries of the set-up sit
+between live blocks (about 70 MB at 1,000,000 rows, measured) and would otherwise count as the process's
+private memory for the whole training run.
 """
 
 from __future__ import annotations
@@ -60,6 +65,23 @@ def keep_freed_memory() -> bool:
     _done = ok
     logger.debug("glibc mallopt: mmap off, trim at 1 GiB: %s", "set" if ok else "refused")
     return ok
+
+
+def release_freed_memory() -> bool:
+    """Return the free pages of glibc's heap to the system (`malloc_trim(0)`), e.g. once a set-up is done.
+
+    Returns:
+        True where it ran (Linux with glibc), False elsewhere or with TAILTAG_NO_MALLOPT=1.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("TAILTAG_NO_MALLOPT") == "1":
+        return False
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
 
 
 def decode_workers(requested: int, device_type: str) -> int:

@@ -12,19 +12,22 @@ with the files that fit, and the flag to pass.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from tailtag.errors import LabelFileError
 from tailtag.labels._rows import Problems
-from tailtag.labels._text import read_text
+from tailtag.labels._text import decode, read_bytes, read_text
 from tailtag.labels.csv_files import key_columns, sniff_delimiter, split_line
 from tailtag.labels.options import ReadOptions
+from tailtag.labels.path_arrays import path_array
 
 _TABLE_SUFFIXES = (".csv", ".tsv")
 _LIST_SUFFIXES = (".txt", ".lst")
 _MAX_SIDECAR_BYTES = 256 << 20
+_BLOCK_BYTES = 1 << 20  # an image list is decoded and split this much at a time
 _NAME_HINTS = ("tag", "class", "label", "name", "vocab", "categor")
 _PATH_HINTS = ("path", "file", "image", "img", "id")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -107,47 +110,85 @@ def find_paths_file(npz: Path, n_images: int, notes: list[str], exclude: Path | 
     return chosen
 
 
-def _table_rows(path: Path, lines: list[tuple[int, str]], options: ReadOptions, problems: Problems):
-    header = lines[0][1]
+def _table_rows(path: Path, lines: list[str], numbers: np.ndarray, options: ReadOptions, problems: Problems):
+    header = lines[numbers[0] - 1]
     delimiter = options.delimiter or sniff_delimiter(header) or ","
     columns = split_line(header, delimiter)
     path_index, group_index = key_columns(path, columns, options)
-    paths, numbers, groups = [], [], []
-    for number, line in lines[1:]:
-        cells = split_line(line, delimiter)
+    paths, kept, groups = [], [], []
+    for number in numbers[1:].tolist():
+        cells = split_line(lines[number - 1], delimiter)
         if len(cells) != len(columns):
             problems.add(number, f"row has {len(cells)} cells but the header has {len(columns)}", "fix the row")
             continue
         paths.append(cells[path_index])
-        numbers.append(number)
+        kept.append(number)
         groups.append(cells[group_index] if group_index is not None else "")
     meta = {columns[group_index]: np.array(groups, dtype=object)} if group_index is not None else {}
-    return paths, numbers, meta
+    return np.array(paths, dtype=object), np.array(kept, dtype=np.int64), meta
+
+
+def _table_file(path: Path, options: ReadOptions, problems: Problems):
+    """(paths, lines, meta) of an image list with a header (see `read_paths_file`)."""
+    lines = read_text(path).splitlines()
+    numbers = np.flatnonzero(np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=len(lines))) + 1
+    return _table_rows(path, lines, numbers, options, problems)
+
+
+def _text_blocks(path: Path) -> Iterator[str]:
+    """The text of a file as `read_text` gives it, a block of whole lines (about 1 MB) at a time."""
+    data = read_bytes(path)
+    start, line = 0, 1
+    while start < len(data):
+        end = data.find(b"\n", start + _BLOCK_BYTES)
+        end = len(data) if end < 0 else end + 1  # cut after a line feed: no line, CR LF or UTF-8 character is split
+        yield decode(data[start:end], path, base_line=line)
+        line += data.count(b"\n", start, end)
+        start = end
+
+
+def _list_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """((n,) the stripped non-blank lines as a compact array, (n,) int64 their 1-based line numbers).
+
+    Read a block at a time, so that a million-line list is never a list of a million Python strings (64
+    bytes each) or (line, text) pairs: the paths go straight into a `path_array` (16 bytes a short path).
+    """
+    paths, numbers, first = [], [], 1
+    for text in _text_blocks(path):
+        lines = text.splitlines()
+        kept = np.flatnonzero(np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=len(lines)))
+        paths.append(path_array([lines[k].strip() for k in kept.tolist()]))
+        numbers.append(kept + first)
+        first += len(lines)
+    return np.concatenate(paths + [path_array([])]), np.concatenate(numbers + [np.zeros(0, dtype=np.int64)])
 
 
 def read_paths_file(
     path: Path, n_images: int, options: ReadOptions, npz: Path
-) -> tuple[np.ndarray, list[int], dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Image paths of the NPZ rows, in order.
 
     A .csv/.tsv (or a list with `n_images` + 1 lines) has a header and a path column chosen as in
     one-hot files, plus `--group-column` if given; other files hold one path per line.
 
     Returns:
-        (paths, lines, meta): (N,) paths, their 1-based lines in `path`, and the group column if any.
+        (paths, lines, meta): (N,) paths, (N,) int64 their 1-based lines in `path`, and the group column if any.
     """
     if not path.is_file():
         raise LabelFileError(path, "the image list does not exist", fix="check the path given to --paths")
-    lines = [(k, line) for k, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
     problems = Problems(path)
-    if path.suffix.lower() in _TABLE_SUFFIXES or len(lines) == n_images + 1:
-        paths, numbers, meta = _table_rows(path, lines, options, problems)
+    if path.suffix.lower() in _TABLE_SUFFIXES:
+        paths, numbers, meta = _table_file(path, options, problems)
     else:
-        if options.group_column is not None:
+        paths, numbers = _list_lines(path)
+        if len(paths) == n_images + 1:  # one line too many: a header, so the list is a table after all
+            paths, numbers, meta = _table_file(path, options, problems)
+        elif options.group_column is not None:
             raise LabelFileError(path, "--group-column needs a CSV image list with a header", fix="use a CSV")
-        paths, numbers, meta = [line.strip() for _, line in lines], [k for k, _ in lines], {}
-    for i in (i for i, p in enumerate(paths) if not p):
-        problems.add(numbers[i], "the image path is empty", "give every row a non-empty image path")
+        else:
+            meta = {}
+    for i in np.flatnonzero(paths == "").tolist():
+        problems.add(int(numbers[i]), "the image path is empty", "give every row a non-empty image path")
     problems.raise_if_any()
     if len(paths) != n_images:
         raise LabelFileError(
@@ -155,4 +196,4 @@ def read_paths_file(
             f"lists {len(paths)} images but the matrix in {npz.name} has {n_images} rows",
             fix="give exactly one image per matrix row, in row order (--paths)",
         )
-    return np.array(paths, dtype=object), numbers, meta
+    return paths, numbers, meta

@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from tailtag.labels.path_arrays import path_array
+
 Task = Literal["multilabel", "multiclass"]
 
 
@@ -22,7 +24,8 @@ class LabelTable:
     """Image paths, label names and an (N, L) sparse multi-hot matrix.
 
     Attributes:
-        paths: (N,) image paths as written in the label file (relative to `image_root` when relative).
+        paths: (N,) image paths as written in the label file (relative to `image_root` when relative), a
+            compact string array (`tailtag.labels.path_arrays.path_array`) whose elements are `str`.
         names: (L,) label names; column j of `matrix` is `names[j]`.
         matrix: (N, L) `scipy.sparse.csr_matrix` of dtype uint8 with 0/1 entries (any non-zero given to
             the constructor counts as 1; readers validate values before). A row with no positives is a
@@ -46,7 +49,8 @@ class LabelTable:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        paths = np.asarray(self.paths, dtype=object)
+        # One compact array (StringDType: 16 bytes a short path, not a 64-byte str object): millions of rows.
+        paths = path_array(self.paths)
         # Any stored non-zero is a positive; going through bool also merges duplicate (row, col) entries.
         matrix = sp.csr_matrix(self.matrix, dtype=bool).astype(np.uint8)
         matrix.sum_duplicates()

@@ -19,10 +19,12 @@ import numpy as np
 from tailtag.errors import LabelFileError, OptionError
 from tailtag.fileio import file_sha256, write_text
 from tailtag.labels import LabelTable
+from tailtag.labels.path_arrays import lookup, path_array, repeated_values
 
 REPORT_NAME = "split_report.json"
 _SPLIT_FILE = re.compile(r"^(train|val|test|fold_([1-9][0-9]*))\.txt$")
 _MAX_SHOWN = 10
+_READ_BYTES = 1 << 20  # a split file is read this much at a time (about 65,000 lines: a few MB of str)
 
 
 def split_files(directory: str | Path) -> list[Path]:
@@ -121,50 +123,84 @@ def read_split(directory: str | Path, table: LabelTable) -> dict[str, np.ndarray
             f"{directory}: no split files (train.txt, val.txt, test.txt or fold_K.txt) found\n"
             f"  fix: make a split first: tailtag split LABELS --out {directory}"
         )
-    row_of = _row_index(table)
-    seen: dict[int, tuple[str, int]] = {}
-    problems: list[str] = []
-    subsets: dict[str, np.ndarray] = {}
-    for path in files:
-        rows = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                image = line.rstrip("\r\n")
-                if not image.strip():
-                    continue
-                row = row_of.get(image)
-                if row is None:
-                    problems.append(f"{path.name}:{number}: {image!r} is not in {table.source or 'the label table'}")
-                elif row in seen:
-                    where = "listed twice" if seen[row][0] == path.name else "also in"
-                    problems.append(f"{path.name}:{number}: {image!r} is {where} {seen[row][0]}:{seen[row][1]}")
-                else:
-                    seen[row] = (path.name, number)
-                    rows.append(row)
-        subsets[path.stem] = np.asarray(rows, dtype=np.int64)
-    if problems:
-        shown = "\n  ".join(problems[:_MAX_SHOWN])
-        more = f"\n  ... and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else ""
+    _refuse_repeated_paths(table)
+    # Every listed line of every file, in file then line order, as arrays (not a dict entry per image).
+    listed = [_listed_lines(path) for path in files]
+    sizes = [len(numbers) for _, numbers in listed]
+    images = np.concatenate([images for images, _ in listed])
+    numbers = np.concatenate([numbers for _, numbers in listed])
+    del listed
+    file_of = np.repeat(np.arange(len(files)), sizes)
+    rows = lookup(table.paths, images)
+    again = _listed_before(rows)
+    bad = np.flatnonzero((rows < 0) | (again >= 0))
+    if len(bad):
+        problems = [_problem(files, images, numbers, file_of, again, table, k) for k in bad[:_MAX_SHOWN].tolist()]
+        shown = "\n  ".join(problems)
+        more = f"\n  ... and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
         raise LabelFileError(
             directory,
-            f"{len(problems)} problems in the split files:\n  {shown}{more}",
+            f"{len(bad)} problems in the split files:\n  {shown}{more}",
             fix="re-run `tailtag split` on this label file (with --force to replace the folder)",
         )
-    _warn_if_stale(directory, table, len(seen))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    subsets = {path.stem: rows[bounds[j] : bounds[j + 1]].copy() for j, path in enumerate(files)}
+    _warn_if_stale(directory, table, len(rows))
     return subsets
 
 
-def _row_index(table: LabelTable) -> dict[str, int]:
-    """Image path -> row; a table with a path twice cannot be split unambiguously."""
-    row_of = {str(p): i for i, p in enumerate(table.paths)}
-    if len(row_of) != table.n_images:
-        paths, counts = np.unique(table.paths.astype(str), return_counts=True)
+def _refuse_repeated_paths(table: LabelTable) -> None:
+    """A table with a path twice cannot be split unambiguously."""
+    twice = repeated_values(table.paths)
+    if len(twice):
         raise LabelFileError(
             table.source or "labels",
-            f"{int((counts > 1).sum())} image paths appear on more than one row (first: {paths[counts > 1][0]!r})",
+            f"{len(twice)} image paths appear on more than one row (first: {str(twice[0])!r})",
             fix="merge the duplicate rows",
         )
-    return row_of
+
+
+def _listed_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """((n,) image paths, (n,) 1-based line numbers) of the non-blank lines of one split file.
+
+    Read a few MB at a time into compact arrays, so that a million-line file never becomes a list of a
+    million Python strings at once. A line keeps its spaces; only the line break is removed.
+    """
+    chunks, numbers, first = [], [], 1
+    with path.open(encoding="utf-8") as handle:
+        while lines := handle.readlines(_READ_BYTES):
+            images = [line.rstrip("\r\n") for line in lines]
+            kept = np.flatnonzero(np.fromiter((bool(i.strip()) for i in images), dtype=bool, count=len(images)))
+            chunks.append(path_array(images)[kept])
+            numbers.append(kept + first)
+            first += len(lines)
+    if not chunks:
+        return path_array([]), np.zeros(0, dtype=np.int64)
+    return np.concatenate(chunks), np.concatenate(numbers)
+
+
+def _listed_before(rows: np.ndarray) -> np.ndarray:
+    """(n,) for each listed row, the position where the same table row was listed first; -1 for a first listing
+    (and for a path not in the table)."""
+    again = np.full(len(rows), -1, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")  # equal rows stay in file-then-line order
+    ordered = rows[order]
+    repeat = np.flatnonzero((ordered[1:] == ordered[:-1]) & (ordered[1:] >= 0)) + 1
+    if len(repeat):
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        first = starts[np.searchsorted(starts, repeat, side="right") - 1]
+        again[order[repeat]] = order[first]
+    return again
+
+
+def _problem(files, images, numbers, file_of, again, table: LabelTable, k: int) -> str:
+    """The message for listed line `k` that is not in the table or repeats an earlier listing."""
+    name, image = files[file_of[k]].name, str(images[k])
+    if again[k] < 0:
+        return f"{name}:{numbers[k]}: {image!r} is not in {table.source or 'the label table'}"
+    first = again[k]
+    where = "listed twice" if file_of[first] == file_of[k] else "also in"
+    return f"{name}:{numbers[k]}: {image!r} is {where} {files[file_of[first]].name}:{numbers[first]}"
 
 
 def _warn_if_stale(directory: Path, table: LabelTable, n_listed: int) -> None:
