@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tailtag.allocator import keep_freed_memory
 from tailtag.features import compute_features
-from tailtag.features.runtime import decode_workers, keep_freed_memory
+from tailtag.features.runtime import decode_workers
 from tailtag.images import load_image
 from tailtag.models import create_backbone, draft_size, eval_transform
 

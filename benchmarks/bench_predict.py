@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tailtag.allocator import keep_freed_memory
 from tailtag.cli import main as tailtag_main
 from tailtag.demo import make_demo_dataset
-from tailtag.features.runtime import keep_freed_memory
 from tailtag.inference import Tagger
 from tailtag.predict import Inputs, PredictOptions, find_inputs, predict_files, tagger_for
 

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         train(table, on_bad_image=args.on_bad_image, max_pixels=args.max_pixels, **common)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun one process fits the decision
-        from tailtag.train.allocator import release_freed_memory
+        from tailtag.allocator import release_freed_memory
 
         release_freed_memory()  # training's freed batch buffers would otherwise add to the fit's peak
         _fit_decision(args.out, table)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from tailtag.allocator import keep_freed_memory
 from tailtag.data import ImageDataset, collate_images, prefetch_in_thread
 from tailtag.data.device_pipeline import (
     DeviceBatches,
@@ -36,7 +37,7 @@ from tailtag.data.device_pipeline import (
 from tailtag.errors import OptionError
 from tailtag.features.hashing import INDEX_NAME, content_digests
 from tailtag.features.progress import Progress
-from tailtag.features.runtime import decode_workers, keep_freed_memory
+from tailtag.features.runtime import decode_workers
 from tailtag.features.store import FORMAT_VERSION, FeatureStore
 from tailtag.images import DEFAULT_MAX_PIXELS, ImageCheck, ImageProblem, OnBadImage, apply_policy
 from tailtag.models import VIEWS, Backbone, MultiView, View, draft_size
@@ -132,7 +133,7 @@ def compute_features(
         progress: print progress to stderr while computing.
         max_pixels: larger images are reported as unusable (`--max-pixels`).
         device: where the backbone runs; default CUDA when available, else CPU. On the CPU, glibc is
-            told to keep freed memory for reuse (`tailtag.features.runtime.keep_freed_memory`).
+            told to keep freed memory for reuse (`tailtag.allocator.keep_freed_memory`).
         input_pipeline: "device" decodes JPEGs in batches on `device` and resizes there
             (`tailtag.data.device_pipeline`), "cpu" decodes with PIL in the workers, "auto" is device on CUDA.
             Both give the same preprocessing up to decoder/resampler rounding (about one grey level), so
@@ -154,7 +155,7 @@ def compute_features(
     n_computed = 0
     device = torch.device(device) if device is not None else _default_device()
     if groups and device.type == "cpu":
-        keep_freed_memory()  # 2-3x faster CPU forward passes; see tailtag.features.runtime
+        keep_freed_memory()  # 2-3x faster CPU forward passes; see tailtag.allocator
     for todo, group in groups.items():
         first = {}
         for path, digest in zip(given, digests, strict=True):

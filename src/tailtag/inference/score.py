@@ -106,9 +106,10 @@ def _score_direct(
 ) -> Scores:
     from torch.utils.data import DataLoader
 
+    from tailtag.allocator import keep_freed_memory
     from tailtag.data import ImageDataset, collate_images, prefetch_in_thread
     from tailtag.features.progress import Progress
-    from tailtag.features.runtime import decode_workers, keep_freed_memory
+    from tailtag.features.runtime import decode_workers
     from tailtag.models import MultiView, draft_size
 
     config, views = model.run.config, scoring_views(model)
@@ -125,7 +126,7 @@ def _score_direct(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images,
         prefetch_factor=4 if workers else None,
     )  # fmt: skip
-    keep_freed_memory()  # 2-3x faster CPU forward passes; see tailtag.features.runtime
+    keep_freed_memory()  # 2-3x faster CPU forward passes; see tailtag.allocator
     scorer = model.view_scorer()
     probabilities = np.full((len(dataset), len(model.names)), np.nan, dtype=np.float32)
     problems: list[ImageProblem] = []

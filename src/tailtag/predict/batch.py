@@ -21,10 +21,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from tailtag import __version__, rundir
+from tailtag.allocator import keep_freed_memory
 from tailtag.data import ImageDataset, prefetch_in_thread
 from tailtag.errors import OptionError
 from tailtag.features.progress import Progress
-from tailtag.features.runtime import decode_workers, keep_freed_memory
+from tailtag.features.runtime import decode_workers
 from tailtag.images import DEFAULT_MAX_PIXELS
 from tailtag.inference import Tagger
 from tailtag.predict.formats import clip_tags, format_of, format_rows, format_skipped
@@ -193,7 +194,7 @@ def _run_batches(
         return
     device_type = torch.device(device).type
     if device_type == "cpu":
-        keep_freed_memory()  # several times faster CPU forward passes, see tailtag.features.runtime
+        keep_freed_memory()  # several times faster CPU forward passes, see tailtag.allocator
     dataset = ImageDataset(
         inputs.paths[first:end], tagger.transform, draft_size=tagger.draft_size, max_pixels=options.max_pixels
     )

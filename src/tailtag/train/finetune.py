@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tailtag import rundir
+from tailtag.allocator import keep_freed_memory
 from tailtag.config import TrainConfig
 from tailtag.data import ImageDataset
 from tailtag.data.device_pipeline import use_device_pipeline
@@ -46,7 +47,6 @@ from tailtag.models import (
 )
 from tailtag.sampling import create_sampler
 from tailtag.train import device_feed, distributed
-from tailtag.train.allocator import keep_freed_memory
 from tailtag.train.augment import AugmentedImages, minority_labels, minority_rows
 from tailtag.train.compile_static import PadToBatch, warm_up
 from tailtag.train.finetune_data import DecodeProblems, EpochBatches, ImageBatches, ToDevice, make_loader, to_device_fn
@@ -87,7 +87,7 @@ def train_finetune(
     out = prepare_out(Path(out), config, dist, restart, data_source)
     log = RunLog(out, enabled=dist.is_main)
     if dist.device.type == "cpu":
-        keep_freed_memory()  # before the DataLoader workers fork: see tailtag.train.allocator (1.4x per step)
+        keep_freed_memory()  # before the DataLoader workers fork: see tailtag.allocator (1.4x per step)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     train_rows, val_rows = _usable_rows(table, subsets, on_bad_image, max_pixels, out, dist, log)
     train_table = table.subset(train_rows)

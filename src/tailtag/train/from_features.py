@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from tailtag import rundir
+from tailtag.allocator import release_freed_memory
 from tailtag.config import TrainConfig
 from tailtag.errors import OptionError
 from tailtag.features.external import FeatureMatch, FeatureSet, match_paths, read_features
-from tailtag.features.runtime import release_freed_memory
 from tailtag.labels import LabelTable
 from tailtag.train import distributed
 from tailtag.train.logs import RunLog

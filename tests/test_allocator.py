@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-from tailtag.train import allocator
+from tailtag import allocator
 
 pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc only")
 
 _PROBE = """
 import resource, sys
 import torch
-from tailtag.train.allocator import keep_freed_memory
+from tailtag.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def step():
