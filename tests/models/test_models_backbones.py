@@ -18,7 +18,7 @@ from tailtag.models import (
     create_head,
     is_offline_imagenet,
 )
-from tailtag.models.weights import file_sha256, lite0_weights_file, packaged_weights_file
+from tailtag.models.weights import PACKAGED_IMAGENET, file_sha256, lite0_weights_file, packaged_weights_file
 
 
 def test_lite0_imagenet_is_offline_and_identified_by_file_hash():
@@ -161,3 +161,10 @@ def test_backbone_names_other_than_plain_registry_names_are_refused(name, proble
 @pytest.mark.parametrize("name", ["resnet18", "tf_efficientnet_lite0", "resnet18.a1_in1k"])
 def test_plain_registry_names_and_pretrained_tags_are_accepted(name):
     assert backbone_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGED_IMAGENET))
+def test_packaged_backbones_accepted_without_timm_are_plain_timm_names(name):
+    # backbone_name_problem accepts these without importing timm; timm's registry must agree
+    assert backbone_name_problem(name) is None
+    assert timm.is_model(name) and name == name.strip() and not any(sign in name for sign in ".:/\\")

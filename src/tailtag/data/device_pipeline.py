@@ -44,7 +44,7 @@ from torchvision.transforms.v2 import functional as F
 from tailtag.data.dataset import ImageBatch
 from tailtag.errors import BadImageError
 from tailtag.images import DEFAULT_MAX_PIXELS, ImageProblem, load_image
-from tailtag.models.preprocess import _INTERPOLATIONS, _MIN_CROP_AREA, PreprocessConfig
+from tailtag.models.preprocess import _MIN_CROP_AREA, PreprocessConfig, interpolation_mode
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _EXIF_ORIENTATION = 0x0112
@@ -185,7 +185,7 @@ class DeviceTransform:
         self.cfg, self.device, self.train = cfg, torch.device(device), train
         self.strengths = tuple(strengths)
         self.channels_last, self.max_pixels = channels_last, max_pixels
-        self.interpolation = _INTERPOLATIONS[cfg.interpolation]
+        self.interpolation = interpolation_mode(cfg.interpolation)
         self.mean = torch.tensor(cfg.mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(cfg.std, device=self.device).view(1, 3, 1, 1)
 

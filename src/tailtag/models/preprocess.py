@@ -20,24 +20,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torchvision.transforms import InterpolationMode, v2
 
 from tailtag.errors import OptionError
+
+# torchvision (~1 s and ~100 MB with the torch._dynamo it imports) is imported by the functions that build
+# pipelines: `PreprocessConfig` is read with every run's model.json, also for heads trained on embeddings.
+if TYPE_CHECKING:
+    from torchvision.transforms import InterpolationMode, v2
 
 View = Literal["center", "flip", "full"]
 VIEWS: tuple[str, ...] = ("center", "flip", "full")
 Strength = Literal["light", "strong"]
 STRENGTHS: tuple[str, ...] = ("light", "strong")
 Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos"]
-_INTERPOLATIONS = {
-    "nearest": InterpolationMode.NEAREST,
-    "bilinear": InterpolationMode.BILINEAR,
-    "bicubic": InterpolationMode.BICUBIC,
-    "lanczos": InterpolationMode.LANCZOS,
-}
+INTERPOLATIONS: tuple[str, ...] = ("nearest", "bilinear", "bicubic", "lanczos")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Smallest crop area (fraction of the image) of RandomResizedCrop per strength. ImageNet training uses 0.08;
@@ -71,8 +70,8 @@ class PreprocessConfig:
         problems = []
         if len(self.input_size) != 2 or min(self.input_size) < 8:
             problems.append(f"input_size must be (H, W) with both sides >= 8 pixels, got {self.input_size}")
-        if self.interpolation not in _INTERPOLATIONS:
-            problems.append(f"interpolation must be one of {', '.join(_INTERPOLATIONS)}, got {self.interpolation!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            problems.append(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
         if not 0.0 < float(self.crop_pct) <= 1.0:
             problems.append(f"crop_pct must be in (0, 1], got {self.crop_pct}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
@@ -87,7 +86,7 @@ class PreprocessConfig:
         if input_size is not None:
             height = width = int(input_size)
         interpolation = data_config.get("interpolation", "bicubic")
-        if interpolation not in _INTERPOLATIONS:  # timm's "random" is a training-time choice
+        if interpolation not in INTERPOLATIONS:  # timm's "random" is a training-time choice
             interpolation = "bicubic"
         return cls(
             input_size=(height, width),
@@ -110,22 +109,35 @@ class PreprocessConfig:
         return (math.floor(height / self.crop_pct), math.floor(width / self.crop_pct))
 
 
+def interpolation_mode(name: Interpolation) -> InterpolationMode:
+    """torchvision's resampling filter for one of `INTERPOLATIONS` ("bicubic" -> `InterpolationMode.BICUBIC`)."""
+    from torchvision.transforms import InterpolationMode
+
+    return InterpolationMode(name)  # its values are these names: InterpolationMode("bicubic") is BICUBIC
+
+
 def _mode(cfg: PreprocessConfig) -> InterpolationMode:
-    return _INTERPOLATIONS[cfg.interpolation]
+    return interpolation_mode(cfg.interpolation)
 
 
 def _to_normalized_tensor(cfg: PreprocessConfig) -> list[v2.Transform]:
+    from torchvision.transforms import v2
+
     return [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
 
 
 def eval_transform(cfg: PreprocessConfig) -> v2.Compose:
     """PIL RGB image -> (3, H, W) float32: resize to input/crop_pct, centre crop, normalize."""
+    from torchvision.transforms import v2
+
     resize = v2.Resize(cfg.resize_size, interpolation=_mode(cfg), antialias=True)
     return v2.Compose([resize, v2.CenterCrop(cfg.input_size), *_to_normalized_tensor(cfg)])
 
 
 def view_transform(cfg: PreprocessConfig, view: View) -> v2.Compose:
     """PIL RGB image -> (3, H, W) float32 for one cached view: "center", "flip" or "full"."""
+    from torchvision.transforms import v2
+
     if view == "center":
         return eval_transform(cfg)
     if view == "flip":
@@ -153,6 +165,8 @@ def train_transform(cfg: PreprocessConfig, strength: Strength = "light") -> v2.C
     """PIL RGB image -> (3, H, W) float32 with random augmentation ("light" or "strong", see the module doc)."""
     if strength not in STRENGTHS:
         raise OptionError(f"unknown augmentation strength {strength!r}; valid: {', '.join(STRENGTHS)} ('augment')")
+    from torchvision.transforms import v2
+
     crop = v2.RandomResizedCrop(
         cfg.input_size, scale=(_MIN_CROP_AREA[strength], 1.0), interpolation=_mode(cfg), antialias=True
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,12 +24,14 @@ from tailtag.errors import TailtagError
 from tailtag.fileio import fsync_dir, write_bytes, write_json
 from tailtag.labels import LabelTable
 from tailtag.losses import TailLoss
-from tailtag.models import Backbone
 from tailtag.rundir import HeadInfo, ModelInfo
 from tailtag.split import write_split
 from tailtag.train import distributed
 from tailtag.train.checkpoint import load_checkpoint
 from tailtag.train.logs import RunLog
+
+if TYPE_CHECKING:  # annotations only: writing a run trained on embeddings needs no backbone code
+    from tailtag.models import Backbone
 
 
 @contextmanager
