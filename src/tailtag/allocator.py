@@ -7,8 +7,8 @@ PyTorch's CPU tensors come from glibc malloc, whose defaults suit neither of tai
   `mmap`s and returns them with `munmap`, so every batch page-faults its activations in again. Measured on a
   2-core machine: Lite0 forward, batch 64 at 224 px, 6.4 M minor faults and 3.5 s a batch by default, 1.0 M
   and 1.25 s with freed memory kept; a Lite0 training step at 224 px (batch 32, bfloat16, last four stages
-  trained) a median 31 img/s by default and 61 img/s (1.95x) kept (three alternating pairs of processes). PyTorch's CPU tuning guide recommends jemalloc or
-  tcmalloc for this (https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html); without an
+  trained) a median 31 img/s by default and 61 img/s (1.95x) kept (three alternating pairs of processes).
+  PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for this (https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html); without an
   `LD_PRELOAD`, `mallopt` gets the same effect from glibc (`keep_freed_memory`): no mmap for large blocks,
   and free space at the top of the heap is returned only above 1 GiB. The cost: the process keeps its peak
   memory until it exits, or until `release_freed_memory`.
