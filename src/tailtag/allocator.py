@@ -8,10 +8,11 @@ PyTorch's CPU tensors come from glibc malloc, whose defaults suit neither of tai
   2-core machine: Lite0 forward, batch 64 at 224 px, 6.4 M minor faults and 3.5 s a batch by default, 1.0 M
   and 1.25 s with freed memory kept; a Lite0 training step at 224 px (batch 32, bfloat16, last four stages
   trained) a median 31 img/s by default and 61 img/s (1.95x) kept (three alternating pairs of processes).
-  PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for this (https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html); without an
-  `LD_PRELOAD`, `mallopt` gets the same effect from glibc (`keep_freed_memory`): no mmap for large blocks,
-  and free space at the top of the heap is returned only above 1 GiB. The cost: the process keeps its peak
-  memory until it exits, or until `release_freed_memory`.
+  PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for this
+  (https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html); without an `LD_PRELOAD`, `mallopt` gets
+  the same effect from glibc (`keep_freed_memory`): no mmap for large blocks, and free space at the top of
+  the heap is returned only above 1 GiB. The cost: the process keeps its peak memory until it exits, or
+  until `release_freed_memory`.
 - Between the stages of a long run (reading a million labels and paths, then training a head, then fitting
   the decision rule), the freed temporaries of one stage sit between live blocks and would count as the
   process's memory through the next one. `release_freed_memory` (`malloc_trim`) hands those pages back.
