@@ -146,3 +146,21 @@ def test_every_factory_takes_counts_then_keyword_only_parameters():
         parameters = list(inspect.signature(info.factory).parameters.values())
         assert [p.name for p in parameters[:2]] == ["class_counts", "n_samples"], name
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:]), name
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_rows_independent_losses_are_row_weighted_means_of_their_slices(name):
+    """The contract behind `rows_independent` (the trainer slices a large step by rows only then): the mean
+    loss of a batch equals the row-weighted mean of its slices' mean losses, for uneven slices too."""
+    loss = build(name)
+    logits, targets = batch(loss)
+    whole = loss(logits, targets)
+    sliced = sum(
+        loss(part_logits, part_targets) * (len(part_logits) / len(logits))
+        for part_logits, part_targets in zip(logits.tensor_split([1, 4]), targets.tensor_split([1, 4]), strict=True)
+    )
+    if loss.rows_independent:
+        torch.testing.assert_close(sliced, whole, rtol=1e-6, atol=1e-7)
+    else:  # two-way's class-wise term compares images with each other: slicing would change the loss
+        assert name == "two_way"
+        assert not torch.allclose(sliced, whole)

@@ -65,9 +65,14 @@ class TailLoss(nn.Module):
         reduction: "mean", "sum" or "none".
         n_outputs: number of logits the model head must produce (K, or the number of label combinations
             for the powerset loss); None when the loss was built without knowing K.
+        rows_independent: each image's loss depends on its own row of logits and targets only, so that the
+            "mean" of a batch is the row-weighted mean of the means of its slices (the trainer may then run a
+            large step in slices of rows: `tailtag.train.loop.max_pass_rows`). False for losses that compare
+            images of a batch with each other (two-way's class-wise term).
     """
 
     task: ClassVar[LossTask] = "multilabel"
+    rows_independent: ClassVar[bool] = True
 
     def __init__(self, *, reduction: Reduction = "mean", n_outputs: int | None = None):
         super().__init__()

@@ -78,6 +78,8 @@ def two_way_loss(
 class TwoWayLoss(TailLoss):
     """`two_way_loss` as a module (Kobayashi, CVPR 2023); `reduction` is "mean" or "sum"."""
 
+    rows_independent = False  # the class-wise term compares the images of a batch with each other
+
     def __init__(
         self, tp: float = 4.0, tn: float = 1.0, *, reduction: Reduction = "mean", n_outputs: int | None = None
     ):

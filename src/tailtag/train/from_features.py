@@ -133,6 +133,7 @@ def train_from_features(
             run_dir=out,
             log=log,
         )
+        release_freed_memory()  # the same before the decision-rule fit of write_run
         if dist.is_main:
             write_run(
                 out, table=table, config=config, backbone=FeaturesInput(feature_set), head=trained.head,
