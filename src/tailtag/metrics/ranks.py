@@ -54,8 +54,10 @@ def column_ranks(targets: np.ndarray, scores: np.ndarray) -> Iterator[ColumnRank
     block = max(1, _BLOCK_CELLS // max(n, 1))
     for start in range(0, k, block):
         stop = min(k, start + block)
-        # (B, N) row-contiguous so each label's sort runs over contiguous memory
-        sorted_block = np.sort(np.ascontiguousarray(scores[:, start:stop].T), axis=1)
+        # (B, N) row-contiguous so each label's sort runs over contiguous memory; a copy sorted in place, and
+        # the previous block released first (`del` below): one block of work memory, not three
+        sorted_block = np.array(scores[:, start:stop].T, order="C")
+        sorted_block.sort(axis=1)
         # np.nonzero of the (B, N) transpose lists positives grouped by label, so one split serves every column
         label_of, row_of = np.nonzero(targets[:, start:stop].T)
         bounds = np.searchsorted(label_of, np.arange(stop - start + 1))
@@ -64,6 +66,7 @@ def column_ranks(targets: np.ndarray, scores: np.ndarray) -> Iterator[ColumnRank
                 continue
             rows = row_of[bounds[j] : bounds[j + 1]]
             yield _one_column(start + j, sorted_block[j], np.sort(scores[rows, start + j]))
+        del sorted_block, label_of, row_of
 
 
 def _one_column(column: int, sorted_scores: np.ndarray, pos: np.ndarray) -> ColumnRanks:

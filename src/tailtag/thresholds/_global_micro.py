@@ -71,10 +71,10 @@ def best_global_micro(targets: np.ndarray, scores: np.ndarray) -> tuple[float, f
     f1 = 2 * tp / (_refined_counts(chunks, to_bin, hist, candidates) + n_pos)
     best = np.flatnonzero(f1 == f1.max())[-1]  # ascending: the last maximum is the highest threshold
     value = candidates[best]
-    lower_cells = [c[c < value] for c in chunks]
-    lower_cells = [c.max() for c in lower_cells if c.size]
-    if not lower_cells:
+    # the highest cell below the cut, one chunk at a time (a list of every chunk's lower cells would copy
+    # almost all N x K cells: +128 MB at 1,600 x 10,000)
+    below = max(c.max(where=c < value, initial=-np.inf) for c in chunks)
+    if below == -np.inf:
         return float(value), float(f1[best])
-    below = max(lower_cells)
     threshold = (value + below) / 2
     return float(threshold if threshold > below else value), float(f1[best])
