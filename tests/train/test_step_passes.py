@@ -1,4 +1,4 @@
-"""Large steps in slices of rows (`tailtag.train.loop.max_pass_rows`): the same training, less memory."""
+"""Large steps in slices of rows (`tailtag.train.loop.pass_rows_limit`): the same training, less memory."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def test_only_row_independent_losses_on_models_without_batch_statistics_are_slic
         create_loss("bce", class_counts=counts, n_samples=n),
         create_loss("two_way", class_counts=counts, n_samples=n),
     )
-    assert loop.max_pass_rows(10_000, bce, model_has_batch_statistics=False) == loop.PASS_ELEMENTS // 10_000
-    assert loop.max_pass_rows(10_000, two_way, model_has_batch_statistics=False) is None
-    assert loop.max_pass_rows(10_000, bce, model_has_batch_statistics=True) is None
-    assert loop.step_passes(256, loop.max_pass_rows(10_000, bce, False)) == 2  # 209 rows a pass
-    assert loop.step_passes(256, loop.max_pass_rows(6_941, bce, False)) == 1  # the seed's tag set: one pass
+    assert loop.pass_rows_limit(10_000, bce, model_has_batch_statistics=False) == loop.PASS_ELEMENTS // 10_000
+    assert loop.pass_rows_limit(10_000, two_way, model_has_batch_statistics=False) is None
+    assert loop.pass_rows_limit(10_000, bce, model_has_batch_statistics=True) is None
+    assert loop.step_passes(256, loop.pass_rows_limit(10_000, bce, False)) == 2  # 209 rows a pass
+    assert loop.step_passes(256, loop.pass_rows_limit(6_941, bce, False)) == 1  # the seed's tag set: one pass
     assert loop.step_passes(256, None) == 1

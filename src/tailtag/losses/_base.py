@@ -67,7 +67,7 @@ class TailLoss(nn.Module):
             for the powerset loss); None when the loss was built without knowing K.
         rows_independent: each image's loss depends on its own row of logits and targets only, so that the
             "mean" of a batch is the row-weighted mean of the means of its slices (the trainer may then run a
-            large step in slices of rows: `tailtag.train.loop.max_pass_rows`). False for losses that compare
+            large step in slices of rows: `tailtag.train.loop.pass_rows_limit`). False for losses that compare
             images of a batch with each other (two-way's class-wise term).
     """
 

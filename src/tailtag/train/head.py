@@ -26,6 +26,7 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm  # as finetune_model: every BatchNorm kind
 
 from tailtag import rundir
 from tailtag.allocator import release_freed_memory
@@ -38,7 +39,7 @@ from tailtag.train import distributed
 from tailtag.train.feature_stream import StreamedFeatureBatches, StreamedFeatures
 from tailtag.train.head_mode import CachedFeatureBatches
 from tailtag.train.logs import RunLog
-from tailtag.train.loop import fit, max_pass_rows
+from tailtag.train.loop import fit, pass_rows_limit
 from tailtag.train.output import save_weights
 from tailtag.train.setup import make_loss, sparse_targets, warn_if_weights_cancel
 
@@ -173,7 +174,7 @@ def train_head(
             model, loss, batches=batches, steps_per_epoch=batches.steps_per_epoch(), validate=validate,
             config=config, run_dir=Path(folder), dist=dist, log=log,
             save_best=save_best, tail_mask=tail_mask, lr_scales=lr_scales,
-            max_pass_rows=max_pass_rows(n_outputs, loss, _has_batch_statistics(trained)),
+            max_pass_rows=pass_rows_limit(n_outputs, loss, _has_batch_statistics(trained)),
         )  # fmt: skip
     if run_dir is None:
         trained.load_state_dict(best["state"])
@@ -184,5 +185,4 @@ def train_head(
 
 def _has_batch_statistics(model: nn.Module) -> bool:
     """Whether a forward pass in training mode depends on the other images of the batch (BatchNorm)."""
-    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-    return any(isinstance(m, norms) for m in model.modules())
+    return any(isinstance(m, _BatchNorm) for m in model.modules())

@@ -44,7 +44,7 @@ def step_passes(batch_rows: int, max_pass_rows: int | None) -> int:
     return 1 if max_pass_rows is None else max(1, math.ceil(batch_rows / max_pass_rows))
 
 
-def max_pass_rows(n_outputs: int, loss_fn: nn.Module, model_has_batch_statistics: bool) -> int | None:
+def pass_rows_limit(n_outputs: int, loss_fn: nn.Module, model_has_batch_statistics: bool) -> int | None:
     """Rows of one forward + backward pass when a step is too large for `PASS_ELEMENTS`; None: no limit.
 
     A step in slices (gradient accumulation inside one optimizer step) gives the gradient of the whole batch
@@ -105,7 +105,7 @@ def train_one_epoch(
 
     `autocast` wraps the forward pass (mixed precision); the loss is computed in float32 outside it. With a
     `scaler` (float16 autocast) the loss is scaled for backward and gradients unscaled before clipping.
-    With `max_pass_rows` (see `max_pass_rows()`), a larger batch runs forward + backward in slices of rows
+    With `max_pass_rows` (see `pass_rows_limit`), a larger batch runs forward + backward in slices of rows
     and one optimizer step.
     """
     model.train()
@@ -148,7 +148,7 @@ def _forward_backward(model, loss_fn, inputs, targets, passes: int, autocast, sc
     """The batch's loss (detached) with its gradients accumulated in the parameters; None when not finite.
 
     In `passes` slices of rows, each slice's mean loss weighted by its share of the rows: the batch's mean
-    (the losses that allow it are row-independent, `max_pass_rows`). Under DDP only the last slice's backward
+    (the losses that allow it are row-independent, `pass_rows_limit`). Under DDP only the last slice's backward
     all-reduces the accumulated gradients (`no_sync`).
     """
     total = None
@@ -201,7 +201,7 @@ def fit(
     main process with the unwrapped (or EMA) model, and the stop decision is broadcast to every process.
     `autocast` (a context factory for the forward pass) and `scaler` (float16 loss scaling, saved in the
     checkpoint) are the mixed-precision hooks of finetune mode; the defaults train in float32.
-    `max_pass_rows`: run larger batches' forward + backward in slices of rows (`max_pass_rows()`).
+    `max_pass_rows`: run larger batches' forward + backward in slices of rows (`pass_rows_limit`).
     """
     raw_model = model.module if hasattr(model, "module") else model
     optimizer = make_optimizer(raw_model, config, lr_scales)
