@@ -81,3 +81,34 @@ def test_stamped_and_unstamped_halves_are_refused(tmp_path):
     (tmp_path / "thresholds.json").write_text(json.dumps(data))
     with pytest.raises(LabelFileError, match="does not match"):
         load_decision(tmp_path)
+
+
+@pytest.mark.parametrize("calibration", ["none", "temperature", "platt"])
+@pytest.mark.parametrize("rows_as", ["mask", "indices"])
+def test_fit_on_rows_equals_the_fit_on_their_copy(calibration, rows_as):
+    # cross-fitting passes the fold's rows instead of copies of them (memory): the same fit, bit for bit
+    rng = np.random.default_rng(3)
+    targets = (rng.uniform(size=(120, 4)) < 0.3).astype(np.uint8)
+    raw = np.clip(0.5 * targets + 0.6 * rng.uniform(size=(120, 4)), 0, 1).astype(np.float32)
+    mask = rng.uniform(size=120) < 0.7
+    rows = mask if rows_as == "mask" else np.flatnonzero(mask)
+    kwargs = {"strategy": "per_class_f1", "calibration": calibration, "quiet": True}
+    on_rows = fit_decision(targets, raw, rows=rows, **kwargs)
+    on_copy = fit_decision(targets[mask], raw[mask], **kwargs)
+    np.testing.assert_array_equal(on_rows.thresholds.thresholds_, on_copy.thresholds.thresholds_)
+    np.testing.assert_array_equal(on_rows.probabilities(raw), on_copy.probabilities(raw))
+    assert on_rows.calibrator.to_dict() == on_copy.calibrator.to_dict()
+
+
+@pytest.mark.parametrize("calibration", ["none", "temperature", "platt"])
+def test_rows_are_calibrated_block_by_block_as_whole(calibration):
+    from tailtag.thresholds.decision import _transform_rows
+
+    rng = np.random.default_rng(4)
+    targets = (rng.uniform(size=(90, 3)) < 0.4).astype(np.uint8)
+    raw = np.clip(0.5 * targets + 0.6 * rng.uniform(size=(90, 3)), 0, 1).astype(np.float32)
+    calibrator = fit_decision(targets, raw, strategy="fixed", calibration=calibration, quiet=True).calibrator
+    rows = rng.permutation(90)[:61]
+    blocked = _transform_rows(calibrator, raw, rows, block_cells=7)  # blocks of 2 rows, the last one shorter
+    np.testing.assert_array_equal(blocked, calibrator.transform(raw[rows]))
+    assert blocked.dtype == np.float64

@@ -52,7 +52,7 @@ def cross_fitted(
     decisions = np.empty(raw.shape, dtype=np.uint8)
     for fold in range(n_folds):
         held = folds == fold
-        decision: Decision = fit_decision(targets[~held], raw[~held], task=task, quiet=True, **fit)
+        decision: Decision = fit_decision(targets, raw, task=task, quiet=True, rows=~held, **fit)
         held_probabilities = decision.probabilities(raw[held])
         if probabilities is not None:
             probabilities[held] = held_probabilities

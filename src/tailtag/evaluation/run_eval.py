@@ -244,9 +244,11 @@ def _score_rows(
         scores = score_images(model, paths, cache=cache, progress=progress)
     if not scores.ok.any():
         raise TailtagError(f"none of the {len(paths):,} images could be read; first problem: {scores.problems[:1]}")
-    targets = table.matrix[rows][:, columns].toarray().astype(np.uint8)[scores.ok]
+    targets = table.matrix[rows][:, columns].astype(np.uint8).toarray()
+    if scores.ok.all():  # no (n, K) copies of what is all kept (80 + 20 MB at 2,000 x 10,000)
+        return targets, scores.probabilities, paths, scores.problems
     kept = [p for p, ok in zip(paths, scores.ok, strict=True) if ok]
-    return targets, scores.probabilities[scores.ok], kept, scores.problems
+    return targets[scores.ok], scores.probabilities[scores.ok], kept, scores.problems
 
 
 def _validation_targets(files: RunFiles, table: LabelTable, names: list[str]) -> np.ndarray:

@@ -86,17 +86,27 @@ def predict_views(
 ) -> np.ndarray:
     """(N, K) probabilities averaged over the V cached views of (V, N, D) `features` (and map flips).
 
-    `probabilities` maps logits to per-label probabilities, e.g. `TailLoss.probabilities`.
+    `probabilities` maps logits to per-label probabilities, e.g. `TailLoss.probabilities`. The batches are
+    written into one (N, K) float32 array and further views added to it in place: at 2,000 x 10,000 a list of
+    batches, their concatenation and the average would hold three 80 MB copies at once.
     """
     total, count = None, 0
     for view in features:
         for flip in (False, True) if map_shape is not None else (False,):
-            parts = []
             for start in range(0, view.shape[0], batch_size):
                 chunk = torch.from_numpy(np.ascontiguousarray(view[start : start + batch_size])).to(device)
                 if flip:
                     chunk = chunk.reshape(-1, *map_shape).flip(-1)
-                parts.append(probabilities(model(chunk)).float().cpu().numpy())
-            probs = np.concatenate(parts)
-            total, count = (probs if total is None else total + probs), count + 1
-    return total / count
+                probs = probabilities(model(chunk)).float().cpu().numpy()
+                if total is None:
+                    total = np.empty((view.shape[0], probs.shape[1]), dtype=probs.dtype)
+                if count == 0:
+                    total[start : start + len(probs)] = probs
+                else:
+                    total[start : start + len(probs)] += probs
+            count += 1
+    if total is None:
+        raise ValueError("predict_views: no rows to score")
+    if count > 1:
+        total /= count
+    return total

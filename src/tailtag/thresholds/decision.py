@@ -92,6 +92,7 @@ def fit_decision(
     calibration: str = DEFAULT_CALIBRATION,
     task: Task = "multilabel",
     quiet: bool = False,
+    rows: np.ndarray | None = None,
 ) -> Decision:
     """Fit calibration on (N, K) `targets` / `raw` probabilities, then thresholds on the calibrated ones.
 
@@ -99,15 +100,37 @@ def fit_decision(
     task="multiclass": temperature calibration then fits one T shared by all classes, so each row of calibrated
     probabilities still sums to 1 and its arg-max is unchanged.
     `quiet` silences the fitting warnings (fallback counts), e.g. inside cross-fitting folds.
+    `rows` (a bool mask or indices) fits on those rows only, without the caller holding copies of them: the
+    copy of `raw`'s rows lives only through the calibrator's fit, and the calibrated float64 rows are made a
+    block at a time from `raw` itself (cross-fitting 1,600 of 2,000 x 10,000 rows: 64 MB less at its peak).
     """
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
         calibrator = create_calibrator(calibration, **_calibration_params(calibration, task))
-        calibrator.fit(targets, raw, names=names)
+        if rows is None:
+            calibrator.fit(targets, raw, names=names)
+            calibrated = calibrator.transform(raw)
+        else:
+            rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+            targets = targets[rows]
+            calibrator.fit(targets, raw[rows], names=names)  # the copy of raw's rows is dropped right after
+            calibrated = _transform_rows(calibrator, raw, rows)
         thresholds = create_thresholds(strategy, **(strategy_params or {}))
-        thresholds.fit(targets, calibrator.transform(raw), names=names)
+        thresholds.fit(targets, calibrated, names=names)
     return Decision(calibrator, thresholds)
+
+
+def _transform_rows(
+    calibrator: Calibrator, raw: np.ndarray, rows: np.ndarray, block_cells: int = 1 << 20
+) -> np.ndarray:
+    """(len(rows), K) float64 `calibrator.transform(raw[rows])`, transformed a block of rows at a time: every
+    calibration maps each cell (or, multi-class, each row) on its own, so the blocks give the same values."""
+    out = np.empty((len(rows), raw.shape[1]), dtype=np.float64)
+    step = max(1, block_cells // max(1, raw.shape[1]))
+    for start in range(0, len(rows), step):
+        out[start : start + step] = calibrator.transform(raw[rows[start : start + step]])
+    return out
 
 
 def _calibration_params(calibration: str, task: Task) -> dict:
