@@ -150,3 +150,17 @@ def test_cross_fitting_without_probabilities_gives_the_same_decisions():
     none, only = cross_fitted(targets, probabilities.astype(np.float32), fit, with_probabilities=False)
     assert none is None and with_p.shape == targets.shape
     np.testing.assert_array_equal(only, decisions)
+
+
+def test_cross_fitted_macro_f1_from_fold_counts_equals_f1_of_the_decisions():
+    from tailtag.evaluation.cross_fit import cross_fitted
+    from tailtag.evaluation.select import CANDIDATES, cross_fitted_macro_f1
+    from tailtag.metrics.per_class import f1_scores
+
+    targets, probabilities = _calibrated_case()
+    targets[:, 4] = 0  # a label without positives is left out of the mean
+    raw = probabilities.astype(np.float32)
+    for fit in CANDIDATES.values():
+        _, decisions = cross_fitted(targets, raw, fit, with_probabilities=False)
+        expected = float(f1_scores(targets, decisions)[:4].mean())
+        assert cross_fitted_macro_f1(targets, raw, fit) == expected

@@ -9,8 +9,11 @@ classification", 2007), so every image is decided by thresholds that never saw i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from tailtag.allocator import release_freed_memory
 from tailtag.labels.table import Task
 from tailtag.thresholds.decision import Decision, fit_decision
 
@@ -21,6 +24,30 @@ def fold_ids(n: int, n_folds: int, seed: int = 0) -> np.ndarray:
     folds = np.empty(n, dtype=np.int64)
     folds[order] = np.arange(n) % n_folds
     return folds
+
+
+def fold_decisions(
+    targets: np.ndarray,
+    raw: np.ndarray,
+    fit: dict,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    task: Task = "multilabel",
+) -> Iterator[tuple[np.ndarray, Decision]]:
+    """Yield (held-out rows as a bool mask (N,), the decision fitted on every other row), one per fold.
+
+    `n_folds` is lowered when N is small (at least 2 rows per fold). The freed memory of each fold's fit is
+    handed back before the next (`release_freed_memory`): at 1,600 x 10,000 rows a fold's calibrated float64
+    copy is 128 MB, which glibc would otherwise keep between live blocks.
+    """
+    n = len(targets)
+    n_folds = max(2, min(n_folds, n // 2))
+    folds = fold_ids(n, n_folds, seed)
+    for fold in range(n_folds):
+        held = folds == fold
+        yield held, fit_decision(targets, raw, task=task, quiet=True, rows=~held, **fit)
+        release_freed_memory()
 
 
 def cross_fitted(
@@ -42,17 +69,12 @@ def cross_fitted(
         n_folds: folds; fewer when N is small (at least 2 rows per fold).
         task: the run's task, passed to `fit_decision` (one shared temperature for "multiclass").
         with_probabilities: False returns None for the probabilities, saving an (N, K) float64 array (160 MB at
-            2,000 x 10,000) when only the decisions are needed (the choice of a rule, `select`).
+            2,000 x 10,000) when only the decisions are needed.
     """
-    n = len(targets)
-    n_folds = max(2, min(n_folds, n // 2))
-    folds = fold_ids(n, n_folds, seed)
     # float64 as Decision.probabilities: no 1.0 ties
     probabilities = np.empty(raw.shape, dtype=np.float64) if with_probabilities else None
     decisions = np.empty(raw.shape, dtype=np.uint8)
-    for fold in range(n_folds):
-        held = folds == fold
-        decision: Decision = fit_decision(targets, raw, task=task, quiet=True, rows=~held, **fit)
+    for held, decision in fold_decisions(targets, raw, fit, n_folds=n_folds, seed=seed, task=task):
         held_probabilities = decision.probabilities(raw[held])
         if probabilities is not None:
             probabilities[held] = held_probabilities

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tailtag import rundir
+from tailtag.allocator import release_freed_memory
 from tailtag.errors import OptionError, TailtagError
 from tailtag.evaluation.cross_fit import cross_fitted
 from tailtag.evaluation.select import select_rule
@@ -61,11 +62,15 @@ def fit_run_decision(
     # The cached (float16) activations are plenty for fitting: no second pass over the validation images.
     targets, raw, _, _ = _score_rows(model, table, _split_rows(files, table, "val"), progress, True, features)
     del features  # at millions of rows its paths are ~100 MB: not needed by the fit below
+    # Reading the split and the features' paths freed tens of MB between live blocks (at a million rows):
+    # handed back now, or glibc would count them through the fit (`tailtag.allocator`)
+    release_freed_memory()
     fit = fit_arguments(files.task, strategy, strategy_params, calibration)
     selection = None
     if fit["strategy"] == AUTO:
         chosen, selection = select_rule(targets, raw, task=files.task)
         fit = {**chosen, "calibration": calibration or chosen["calibration"]}
+        release_freed_memory()
     decision = fit_decision(targets, raw, model.names, task=files.task, **fit)
     if selection is not None:  # saved with the thresholds: why this rule
         decision.thresholds.extra_["selected_from"] = {name: round(v, 6) for name, v in selection.items()}

@@ -55,7 +55,13 @@ def f1_scores(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """(K,) float64 per-label F1 of (N, K) 0/1 `predictions` against (N, K) 0/1 `targets` (0 where undefined)."""
     support = targets.sum(axis=0, dtype=np.int64)
     n_predicted = predictions.sum(axis=0, dtype=np.int64)
-    return _ratio(2 * _true_positives(targets, predictions, axis=0), support + n_predicted)
+    return f1_from_counts(_true_positives(targets, predictions, axis=0), support, n_predicted)
+
+
+def f1_from_counts(true_positives: np.ndarray, support: np.ndarray, n_predicted: np.ndarray) -> np.ndarray:
+    """(K,) float64 F1 = 2 TP / (support + predicted) per label from integer counts (0 where undefined), e.g.
+    counts summed over cross-fitting folds."""
+    return _ratio(2 * np.asarray(true_positives), np.asarray(support) + np.asarray(n_predicted))
 
 
 def _true_positives(targets: np.ndarray, predictions: np.ndarray, axis: int) -> np.ndarray:
