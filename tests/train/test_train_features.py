@@ -143,3 +143,30 @@ def test_evaluate_features_override(tmp_path, capsys, override):
     else:
         assert _cli(*argv) == 2
         assert "which no longer exist" in capsys.readouterr().err
+
+
+def test_scoring_from_features_in_one_batch_equals_the_scorer(tmp_path):
+    import torch
+
+    from tailtag.features.external import read_features
+    from tailtag.inference import load_model, score_features
+
+    paths, x, _ = _data(tmp_path, n=120)
+    feats = tmp_path / "feats.npz"
+    np.savez(feats, paths=np.array(paths), features=x)
+    run = tmp_path / "run"
+    assert _cli("train", str(tmp_path / "labels.csv"), "--features", str(feats), "--out", str(run),
+                "--set", "epochs=2", "--set", "head=linear") == 0  # fmt: skip
+    model, features = load_model(run), read_features(feats)
+    wanted = paths[::-1][:50]
+    one = score_features(model, features, wanted)  # one batch: its output is the result, sigmoid in place
+    with torch.inference_mode():
+        expected = model.feature_scorer()(torch.from_numpy(x[[paths.index(p) for p in wanted]])).numpy()
+    assert one.ok.all() and not one.problems
+    np.testing.assert_array_equal(one.probabilities, expected)
+    batched = score_features(model, features, wanted, batch_size=16)
+    np.testing.assert_allclose(batched.probabilities, expected, rtol=0, atol=1e-6)
+    missing = score_features(model, features, [*wanted[:3], "img/nowhere.jpg"])  # the batched path, with a gap
+    np.testing.assert_array_equal(missing.ok, [True, True, True, False])
+    assert np.isnan(missing.probabilities[3]).all() and "nowhere" in missing.problems[0].path
+    np.testing.assert_allclose(missing.probabilities[:3], expected[:3], rtol=0, atol=1e-6)
