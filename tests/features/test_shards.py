@@ -47,6 +47,16 @@ def test_round_trip_in_name_order_with_manifest(tmp_path):
     np.testing.assert_array_equal(fs.take(rows), x[rows].astype(np.float32))
 
 
+def test_take_keeps_the_stored_dtype_when_asked(tmp_path):
+    folder, _, x = _folder(tmp_path)
+    fs = read_features(folder)
+    rows = np.array([11, 0, 6, 6, 3])
+    kept = fs.take(rows, dtype=None)  # what training's window reads: float16 as stored, half the memory
+    assert kept.dtype == np.float16
+    np.testing.assert_array_equal(kept, x[rows])
+    np.testing.assert_array_equal(kept.astype(np.float32), fs.take(rows))
+
+
 def test_a_read_leaves_no_shard_mapped(tmp_path):
     folder, _, x = _folder(tmp_path)
     fs = read_features(folder)

@@ -77,11 +77,15 @@ class FeatureSet:
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), D) float32 features of the given row numbers (in that order), block by block so that a
-        memory-mapped shard is read only where it is needed."""
+    def take(self, rows: np.ndarray, dtype: np.dtype | type | None = np.float32) -> np.ndarray:
+        """(len(rows), D) features of the given row numbers (in that order), block by block so that a
+        memory-mapped shard is read only where it is needed.
+
+        `dtype`: of the result; None keeps the features' own (float16 shards stay float16: half the memory of a
+        training window, the same values once the batch is made float32)."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        dtype = np.result_type(*(block.dtype for block in self.blocks)) if dtype is None else dtype
+        out = np.empty((len(rows), self.dim), dtype=dtype)
         block_of = np.searchsorted(self._offsets, rows, side="right") - 1
         for b in np.unique(block_of):
             at = np.flatnonzero(block_of == b)

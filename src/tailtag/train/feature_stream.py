@@ -122,8 +122,10 @@ class StreamedFeatureBatches:
         rows = self.epoch_rows(epoch)
         for first in range(0, len(rows), self.chunk):
             part = rows[first : first + self.chunk]
-            inputs = torch.from_numpy(self.stream.features.take(self.stream.rows[part]))  # (c, D) float32
+            # (c, D) as stored: a window of float16 shards is half the memory of float32 (16 MiB less at 256-d,
+            # 84 MiB at 1,280-d); each batch is made float32 exactly
+            inputs = torch.from_numpy(self.stream.features.take(self.stream.rows[part], dtype=None))
             for start in range(0, len(part), self.local_batch):
                 batch = slice(start, start + self.local_batch)
                 targets = batch_targets(self.labels, part[batch])
-                yield inputs[batch].to(self.dist.device), targets.to(self.dist.device)
+                yield inputs[batch].to(self.dist.device).float(), targets.to(self.dist.device)

@@ -122,6 +122,7 @@ def train_from_features(
             feature_set.take(match.rows[val_rows])[None],
             table.matrix[val_rows].toarray(),
         )
+        del train_table  # its copy of the training paths (16 MB at a million short paths): not used by training
         release_freed_memory()  # the set-up's freed temporaries (tens of MB at 1M rows): not held through training
         trained = train_head(
             data,
