@@ -15,7 +15,8 @@ PyTorch's CPU tensors come from glibc malloc, whose defaults suit neither of tai
   until `release_freed_memory`.
 - Between the stages of a long run (reading a million labels and paths, then training a head, then fitting
   the decision rule), the freed temporaries of one stage sit between live blocks and would count as the
-XX
+  process's memory through the next one. `release_freed_memory` (`gc.collect`, then `malloc_trim`) hands those
+  pages back.
 
 Both are no-ops where the C library is not glibc (macOS, musl, Windows) or with TAILTAG_NO_MALLOPT=1.
 """
