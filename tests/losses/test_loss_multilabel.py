@@ -159,3 +159,49 @@ def test_weights_are_buffers_saved_and_moved():
     loss = create_loss("bce_weighted", class_counts=COUNTS, n_samples=N)
     assert set(loss.state_dict()) == {"pos_weight", "neg_weight"}
     assert loss.double().pos_weight.dtype == torch.float64
+
+
+def _bce_by_autograd(x, y, pos_weight, neg_weight, reduction):
+    """The formula of `binary_cross_entropy`, differentiated by autograd (what the reduced path replaces)."""
+    pos, neg = -torch.nn.functional.logsigmoid(x), -torch.nn.functional.logsigmoid(-x)
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    if neg_weight is not None:
+        neg = neg * neg_weight
+    elements = y * pos + (1.0 - y) * neg
+    return elements.mean() if reduction == "mean" else elements.sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(7, 5), (64, 300), (3, 1)])
+def test_reduced_bce_gradient_is_autograds_bit_for_bit(reduction, weighted, shape):
+    # The mean/sum path computes its own gradient with fewer (B, K) tensors; it must be the formula's exactly,
+    # or every trained figure would move. Extreme logits, soft targets and a scaled upstream gradient (a slice
+    # of a step) included.
+    generator = torch.Generator().manual_seed(sum(shape))
+    x0 = torch.randn(shape, generator=generator) * 8.0
+    x0[0, 0], x0[-1, -1] = 120.0, -120.0
+    y = (torch.rand(shape, generator=generator) < 0.3).float()
+    y[0, -1] = 0.25
+    k = shape[1]
+    pos_weight = torch.rand(k, generator=generator) * 3 if weighted else None
+    neg_weight = torch.rand(k, generator=generator) if weighted else None
+    results = []
+    for fn in (_bce_by_autograd, None):
+        x = x0.clone().requires_grad_(True)
+        if fn is None:
+            loss = binary_cross_entropy(x, y, pos_weight=pos_weight, neg_weight=neg_weight, reduction=reduction)
+        else:
+            loss = fn(x, y, pos_weight, neg_weight, reduction)
+        (loss * 0.37).backward()
+        results.append((loss.detach(), x.grad))
+    (loss_ref, grad_ref), (loss_new, grad_new) = results
+    assert torch.equal(loss_new, loss_ref)
+    assert torch.equal(grad_new, grad_ref)
+
+
+def test_reduced_bce_accepts_a_batch_that_needs_no_gradient():
+    with torch.no_grad():
+        value = binary_cross_entropy(logits(), targets())
+    assert value.item() == pytest.approx(binary_cross_entropy(logits(), targets(), reduction="none").mean().item())

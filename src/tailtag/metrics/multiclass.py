@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from tailtag.errors import TailtagError
 
@@ -48,6 +47,10 @@ def multiclass_metrics(targets: object, predictions: object, n_classes: int) -> 
     p = _as_class_indices(predictions, n_classes, "predictions")
     if y.shape != p.shape:
         raise TailtagError(f"multiclass_metrics: {y.shape[0]} targets but {p.shape[0]} predictions")
+    # imported here, as in `tailtag.metrics.ranking`: `import sklearn.metrics` costs about 80 MB, which a process
+    # that trains multi-label models need not carry
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     labels = np.arange(n_classes)
     cm = confusion_matrix(y, p, labels=labels)
     with warnings.catch_warnings():

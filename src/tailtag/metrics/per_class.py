@@ -30,25 +30,38 @@ def per_class_metrics(targets: np.ndarray, scores: np.ndarray, predictions: np.n
     """
     k = targets.shape[1]
     ap, auc = np.full(k, np.nan), np.full(k, np.nan)
-    support = targets.sum(axis=0, dtype=np.int64)
-    n_predicted = predictions.sum(axis=0, dtype=np.int64)
-    tp = _true_positives(targets, predictions, axis=0)
-    precision, recall = _ratio(tp, n_predicted), _ratio(tp, support)
-    f1 = _ratio(2 * tp, support + n_predicted)
+    thresholded = thresholded_metrics(targets, predictions)
     # scikit-learn's per-label average_precision_score / roc_auc_score calls take ~30 s at 7,000 labels; the
     # positives' ranks give the same values (parity-tested to 1e-9) from one value sort per column
     for column in column_ranks(targets, scores):
         ap[column.column] = average_precision(column)
         auc[column.column] = roc_auc(column)
+    return {**thresholded, "ap": ap, "roc_auc": auc}
+
+
+def thresholded_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-label precision, recall, F1 (float64, scikit-learn's definitions with zero_division=0), support and
+    n_predicted (int64) of (N, K) 0/1 `predictions` against (N, K) 0/1 `targets`, from integer counts."""
+    support = targets.sum(axis=0, dtype=np.int64)
+    n_predicted = predictions.sum(axis=0, dtype=np.int64)
+    tp = _true_positives(targets, predictions, axis=0)
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "ap": ap,
-        "roc_auc": auc,
+        "precision": _ratio(tp, n_predicted),
+        "recall": _ratio(tp, support),
+        "f1": f1_from_counts(tp, support, n_predicted),
         "support": support,
         "n_predicted": n_predicted,
     }
+
+
+def micro_and_samples_f1(targets: np.ndarray, predictions: np.ndarray) -> tuple[float, float]:
+    """Micro-F1 (every cell pooled) and samples-F1 (the mean of each image's F1) of (N, K) 0/1 arrays, with
+    scikit-learn's definitions and zero_division=0; samples-F1 is NaN for no images."""
+    row_tp = _true_positives(targets, predictions, axis=1)
+    row_total = targets.sum(axis=1, dtype=np.int64) + predictions.sum(axis=1, dtype=np.int64)
+    micro = float(_ratio(2 * row_tp.sum(), row_total.sum()))
+    samples = float(_ratio(2 * row_tp, row_total).mean()) if len(targets) else float("nan")
+    return micro, samples
 
 
 def f1_scores(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -88,11 +101,8 @@ def averaged_metrics(
     labelled = support > 0
     # scikit-learn's f1_score re-validates and re-counts the (N, K) arrays on every call (~4 s at 8,000 x 6,941);
     # the same F1 definitions from counts, with zero_division=0 (parity-tested)
-    row_tp = _true_positives(targets, predictions, axis=1)
-    micro = float(_ratio(2 * row_tp.sum(), support.sum() + n_predicted.sum()))
+    micro, samples = micro_and_samples_f1(targets, predictions)
     weighted = float((per_class["f1"] * support).sum() / support.sum()) if labelled.any() else 0.0
-    row_total = targets.sum(axis=1, dtype=np.int64) + predictions.sum(axis=1, dtype=np.int64)
-    samples = float(_ratio(2 * row_tp, row_total).mean()) if len(targets) else np.nan
     hamming = float(np.mean(targets != predictions)) if targets.size else float("nan")
     return {
         "micro_f1": float(micro),

@@ -13,7 +13,6 @@ positive); Zhang & Zhou's coverage is this minus 1.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import coverage_error, label_ranking_loss
 
 
 def one_error(targets: np.ndarray, scores: np.ndarray) -> float:
@@ -42,6 +41,10 @@ def ranking_metrics(targets: np.ndarray, scores: np.ndarray) -> dict[str, float]
     if targets.shape[1] == 1:  # scikit-learn refuses one column ("binary format"); the values are trivial
         has_pos = targets[:, 0] > 0
         return {"one_error": one_error(targets, scores), "coverage": float(has_pos.mean()), "ranking_loss": 0.0}
+    # imported when called: `import sklearn.metrics` costs a process about 80 MB (pandas, scipy.stats), which
+    # training, whose metrics never rank, need not carry (`tailtag.metrics.multilabel`)
+    from sklearn.metrics import coverage_error, label_ranking_loss
+
     return {
         "one_error": one_error(targets, scores),
         "coverage": float(coverage_error(targets, scores)),
