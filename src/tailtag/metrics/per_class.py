@@ -97,7 +97,7 @@ def averaged_metrics(
 ) -> dict[str, float]:
     """Micro / macro / weighted / samples F1, macro precision and recall, mAP, mean ROC-AUC, Hamming loss,
     label-wise accuracy and subset accuracy (macro and mAP over labels with positives; NaN if there are none)."""
-    support, n_predicted = per_class["support"], per_class["n_predicted"]
+    support = per_class["support"]
     labelled = support > 0
     # scikit-learn's f1_score re-validates and re-counts the (N, K) arrays on every call (~4 s at 8,000 x 6,941);
     # the same F1 definitions from counts, with zero_division=0 (parity-tested)
